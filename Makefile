@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine with Python ≥ 3.11 and make:
+#   make demo   — install, ingest the embedded sample into ./lake, print the summary and a first query
+#   make test   — install with dev extras and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LAKE   ?= lake
+
+.PHONY: demo test install install-dev sample schema-doc clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/trailhouse ingest data/sample --lake $(LAKE); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ] || exit $$rc
+	@echo
+	@echo "First query: the ten most frequent API calls, and how many failed"
+	$(BIN)/trailhouse sql --lake $(LAKE) "SELECT event.provider, event.action, count(*) AS calls, count(*) FILTER (event.outcome = 'failure') AS failed FROM events GROUP BY ALL ORDER BY calls DESC LIMIT 10"
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+# Regenerate the embedded sample (deterministic: tests/test_generate.py checks it is this command's output).
+sample: install
+	rm -rf data/sample
+	$(BIN)/trailhouse generate --out data/sample --events 3000 --seed 7 --accounts 2 --regions 2 --days 2
+
+schema-doc: install
+	$(BIN)/python -m jobs.schema_doc > docs/schema.md
+
+clean:
+	rm -rf $(VENV) $(LAKE) .pytest_cache

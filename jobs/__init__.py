@@ -1,0 +1,1 @@
+"""The trailhouse batch job: discovery, reading, the lake, state and the CLI."""

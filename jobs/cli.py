@@ -1,0 +1,138 @@
+"""`trailhouse` command line.
+
+Exit status: 0 everything ingested; 3 committed, but some input was quarantined;
+2 usage or configuration error, nothing written; 1 failure, nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+
+from jobs.errors import RunError, UsageError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1: {value!r}")
+    return n
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trailhouse", description="AWS CloudTrail → a Parquet security lake.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ing = sub.add_parser("ingest", help="load CloudTrail files into the lake")
+    ing.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, file, glob or s3://bucket/prefix")
+    ing.add_argument("--lake", required=True, help="lake directory")
+    ing.add_argument("--since", type=_date, help="first event date to keep (UTC, YYYY-MM-DD)")
+    ing.add_argument("--until", type=_date, help="last event date to keep (UTC, YYYY-MM-DD)")
+    ing.add_argument("--account", action="append", default=[], metavar="ID", help="keep only this account (repeatable)")
+    ing.add_argument("--region", action="append", default=[], metavar="NAME", help="keep only this region (repeatable)")
+    ing.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    ing.add_argument("--full-refresh", action="store_true", help="forget what was ingested and rebuild")
+    ing.add_argument("--no-original", action="store_true", help="do not store event.original")
+    ing.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for partition merges (default 1GB)")
+
+    gen = sub.add_parser("generate", help="write a synthetic CloudTrail bucket in S3 layout")
+    gen.add_argument("--out", required=True, help="output directory")
+    gen.add_argument("--events", type=_positive, required=True, help="number of events")
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--accounts", type=_positive, default=2)
+    gen.add_argument("--regions", type=_positive, default=2)
+    gen.add_argument("--days", type=_positive, default=2)
+    gen.add_argument("--start", type=_date, default=dt.date(2026, 11, 1), help="first day (default 2026-11-01)")
+
+    sql = sub.add_parser("sql", help="run SQL over the lake (views: events, digests)")
+    sql.add_argument("--lake", required=True)
+    sql.add_argument("query", metavar="SQL")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "ingest":
+            return _ingest(args)
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "sql":
+            return _sql(args)
+    except UsageError as exc:
+        print(f"trailhouse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunError as exc:
+        print(f"trailhouse: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for whoever asks
+        if os.environ.get("TRAILHOUSE_DEBUG"):
+            raise
+        print(f"trailhouse: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with TRAILHOUSE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_USAGE
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from jobs.discover import Scope
+    from jobs.ingest import Options, run
+    from jobs.progress import Progress, print_summary
+
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    scope = Scope(args.since, args.until, frozenset(args.account), frozenset(args.region))
+    opts = Options(list(args.sources), args.lake, scope, args.workers, args.full_refresh,
+                   not args.no_original, args.memory_limit)
+    with Progress.for_terminal() as progress:
+        summary = run(opts, progress.update)
+    print_summary(summary, args.lake)
+    return summary.exit_code
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from jobs.generate import Spec, generate
+
+    spec = Spec(events=args.events, seed=args.seed, accounts=args.accounts, regions=args.regions,
+                days=args.days, start=args.start)
+    stats = generate(spec, args.out)
+    print(f"wrote {stats['events']:,} events in {stats['files']:,} files and {stats['digests']:,} digest files "
+          f"to {args.out} ({stats['bytes'] / 2**20:.1f} MiB)")
+    return EXIT_OK
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from queries import connect
+
+    try:
+        con = connect(args.lake)
+        rel = con.sql(args.query)
+    except duckdb.Error as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    if rel is not None:
+        rel.show(max_width=200, max_rows=50)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

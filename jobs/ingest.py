@@ -1,0 +1,375 @@
+"""The ingest job: discover → plan batches → read + transform in workers → commit.
+
+Workers only write staged part files; the driver alone merges partitions and
+commits, so a run that fails anywhere before the commit journal changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+from jobs import read
+from jobs.discover import Scope, SourceFile, discover
+from jobs.errors import RunError
+from jobs.lake import PARTITION, Lake
+from transforms.normalize import normalize
+from transforms.schema import FILE, arrow_schema
+
+#: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
+BATCH_BYTES = 48 * 2**20
+BATCH_FILES = 2000
+GZIP_RATIO = 10
+
+
+@dataclass(frozen=True)
+class Options:
+    sources: list[str]
+    lake: str
+    scope: Scope = Scope()
+    workers: int = 1
+    full_refresh: bool = False
+    keep_original: bool = True
+    memory_limit: str = "1GB"
+
+
+@dataclass
+class Counts:
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_read: int = 0
+    files_quarantined: int = 0
+    events_read: int = 0
+    events_quarantined: int = 0
+    events_filtered: int = 0
+    events_written: int = 0
+    duplicates: int = 0
+    digests_read: int = 0
+    digests_quarantined: int = 0
+    digests_filtered: int = 0
+    digests_written: int = 0
+    digest_duplicates: int = 0
+
+    def add(self, other: Counts) -> None:
+        for k, v in asdict(other).items():
+            setattr(self, k, getattr(self, k) + v)
+
+
+@dataclass
+class BatchResult:
+    counts: Counts = field(default_factory=Counts)
+    staged: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
+    quarantine: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    run_id: str
+    counts: Counts
+    partitions: list[str]
+    seconds: float
+    recovered: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        c = self.counts
+        return 3 if c.files_quarantined or c.events_quarantined or c.digests_quarantined else 0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.counts.events_read / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {"run_id": self.run_id, **asdict(self.counts), "partitions": self.partitions,
+                "seconds": round(self.seconds, 3), "events_per_second": round(self.events_per_second),
+                "exit_code": self.exit_code, "recovered_runs": self.recovered}
+
+
+def new_run_id() -> str:
+    """Sorts by start time (to the microsecond), unique across hosts."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+# --- planning -----------------------------------------------------------------------
+def plan(files: list[SourceFile], workers: int) -> list[list[SourceFile]]:
+    """Batches of neighbouring files (same account/region/day) of bounded size."""
+    ordered = sorted(files, key=lambda f: (f.digest, f.folder_date or dt.date.min, f.url))
+    total = sum(_estimate(f) for f in ordered)
+    target = max(4 * 2**20, min(BATCH_BYTES, total // max(1, workers * 4)))
+    batches: list[list[SourceFile]] = []
+    current: list[SourceFile] = []
+    size = 0
+    for f in ordered:
+        if current and (size + _estimate(f) > target or len(current) >= BATCH_FILES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += _estimate(f)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _estimate(f: SourceFile) -> int:
+    return f.size * GZIP_RATIO if f.url.endswith(".gz") else f.size
+
+
+# --- the worker task ---------------------------------------------------------------
+_extractor: read.Extractor | None = None
+
+
+def _get_extractor() -> read.Extractor:
+    global _extractor
+    if _extractor is None:
+        _extractor = read.Extractor(threads=1)
+    return _extractor
+
+
+def _fetch(url: str) -> bytes:
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as fh:
+        return fh.read()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def process_batch(batch_no: int, files: list[SourceFile], opts: Options, staging: str) -> BatchResult:
+    """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
+    result = BatchResult()
+    by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
+    state = {}
+    for f in files:
+        state[f.url] = {"url": f.url, "size": f.size, "version": f.version, "status": "ingested",
+                        "records": 0, "rejected": 0}
+        try:
+            parsed = read.split(_fetch(f.url))
+        except read.BadFile as exc:
+            _quarantine_file(result, state[f.url], str(exc))
+            continue
+        except (OSError, ValueError) as exc:
+            _quarantine_file(result, state[f.url], f"cannot read the file: {exc}")
+            continue
+        result.counts.files_read += 1
+        state[f.url]["records"] = len(parsed.records)
+        names, parts = by_table[parsed.table]
+        names.append(f.url)
+        parts.append(parsed)
+    for table, (names, parts) in by_table.items():
+        if names:
+            _process_table(batch_no, table, names, parts, opts, Path(staging), result, state)
+    result.files = list(state.values())
+    return result
+
+
+def _quarantine_file(result: BatchResult, state: dict, reason: str) -> None:
+    state["status"] = "quarantined"
+    result.counts.files_quarantined += 1
+    result.quarantine.append({"source": state["url"], "record": None, "reason": reason, "time": _now()})
+
+
+def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], opts: Options,
+                   staging: Path, result: BatchResult, state: dict) -> None:
+    frame = _get_extractor().extract(read.records_table(names, parts), table)
+    good, bad = read.validate(frame, table)
+    c = result.counts
+    _bump(c, table, "read", frame.height)
+    _bump(c, table, "quarantined", bad.height)
+    for row in bad.select(FILE, "_ord", "reason", "_raw", "_bytes").iter_rows(named=True):
+        result.quarantine.append(_quarantine_record(row))
+        state[row[FILE]]["rejected"] += 1
+    normalized = normalize(good.lazy(), table, opts.keep_original).with_columns(good["_ord"].alias("_ord"))
+    normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
+    kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
+    _bump(c, table, "filtered", good.height - kept.height)
+    schema = arrow_schema(table).append(pa.field("_ord", pa.int32()))
+    for (day,), part in kept.partition_by(PARTITION, as_dict=True).items():
+        out = staging / table / f"{PARTITION}={day}" / f"b{batch_no:06d}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part.drop(PARTITION).to_arrow().cast(schema), out, compression="zstd", compression_level=1)
+        result.staged.setdefault((table, str(day)), []).append((str(out), part.height))
+
+
+def _bump(c: Counts, table: str, what: str, n: int) -> None:
+    name = f"{table}_{what}"
+    setattr(c, name, getattr(c, name) + n)
+
+
+def _quarantine_record(row: dict) -> dict:
+    entry = {"source": row[FILE], "record": row["_ord"], "reason": row["reason"], "time": _now()}
+    if row["_raw"] is not None:
+        entry["original"] = row["_raw"]
+    elif row["_bytes"] is not None:
+        entry["original_base64"] = base64.b64encode(row["_bytes"]).decode()
+    return entry
+
+
+def _scope_filter(table: str, scope: Scope) -> pl.Expr:
+    keep = pl.lit(True)
+    if scope.since:
+        keep &= pl.col(PARTITION) >= scope.since
+    if scope.until:
+        keep &= pl.col(PARTITION) <= scope.until
+    if table == "events":
+        if scope.accounts:
+            account = pl.coalesce(pl.col("aws").struct.field("cloudtrail").struct.field("recipient_account_id"),
+                                  pl.col("cloud").struct.field("account").struct.field("id"))
+            keep &= account.is_in(list(scope.accounts))
+        if scope.regions:
+            keep &= pl.col("cloud").struct.field("region").is_in(list(scope.regions))
+    elif scope.accounts:
+        keep &= pl.col("cloud").struct.field("account").struct.field("id").is_in(list(scope.accounts))
+    return keep
+
+
+# --- the driver ---------------------------------------------------------------------
+ProgressFn = Callable[[int, int, int], None]  # files done, files total, events read
+
+
+def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
+    """One ingest run: everything or nothing is committed."""
+    start = time.perf_counter()
+    lake = Lake(opts.lake)
+    found = discover(opts.sources, opts.scope)
+    lake.prepare()
+    lock = lake.lock()
+    try:
+        recovered = lake.recover()
+        lake.check_version(opts.full_refresh)
+        run_id = new_run_id()
+        counts = Counts(files_seen=len(found))
+        done = {} if opts.full_refresh else lake.ingested()
+        todo = [f for f in found if done.get(f.url) != (f.size, f.version)]
+        counts.files_skipped = len(found) - len(todo)
+        results = list(_execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)), progress, len(todo)))
+        for r in results:
+            counts.add(r.counts)
+        partitions: list[str] = []
+        if todo:
+            partitions = _commit(lake, run_id, opts, results, counts, start, recovered)
+        return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
+    except BaseException:
+        if "run_id" in locals():
+            lake._cleanup(run_id)
+        raise
+    finally:
+        lock.release()
+
+
+def _execute(batches: list[list[SourceFile]], opts: Options, staging: str, progress: ProgressFn | None,
+             total: int) -> Iterator[BatchResult]:
+    files_done = events = 0
+    if progress:
+        progress(0, total, 0)
+    if opts.workers <= 1 or len(batches) <= 1:
+        results: Iterator[BatchResult] = (process_batch(n, b, opts, staging) for n, b in enumerate(batches))
+        for r in results:
+            files_done += len(r.files)
+            events += r.counts.events_read
+            if progress:
+                progress(files_done, total, events)
+            yield r
+        return
+    env_before = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"  # one thread per worker process: parallelism is across files
+    try:
+        with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(process_batch, n, b, opts, staging) for n, b in enumerate(batches)]
+            for fut in as_completed(futures):
+                try:
+                    r = fut.result()
+                except Exception as exc:  # a bug or a dead worker, never bad input
+                    for other in futures:
+                        other.cancel()
+                    raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
+                files_done += len(r.files)
+                events += r.counts.events_read
+                if progress:
+                    progress(files_done, total, events)
+                yield r
+    finally:
+        if env_before is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = env_before
+
+
+def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
+            start: float, recovered: list[str]) -> list[str]:
+    staged: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for r in results:
+        for key, parts in r.staged.items():
+            staged.setdefault(key, []).extend(parts)
+    tmp = lake.tmp(run_id)
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
+                                 "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False, "preserve_insertion_order": False})
+    con.execute("SET TimeZone = 'UTC'")
+    replace = []
+    for (table, day), parts in sorted(staged.items()):
+        staged_rows = sum(n for _, n in parts)
+        before, after = lake.build_partition(con, run_id, table, day, [p for p, _ in parts], opts.full_refresh)
+        dups = before + staged_rows - after
+        if table == "events":
+            counts.duplicates += dups
+            counts.events_written += after - before
+        else:
+            counts.digest_duplicates += dups
+            counts.digests_written += after - before
+        replace.append((table, day))
+    con.close()
+    remove = _stale_partitions(lake, opts, set(staged)) if opts.full_refresh else []
+    partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
+    summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
+    _write_state(tmp, run_id, results)
+    _write_quarantine(tmp, results)
+    (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
+    lake.commit(run_id, replace, remove, reset_state=opts.full_refresh)
+    return partitions
+
+
+def _stale_partitions(lake: Lake, opts: Options, rebuilt: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """On --full-refresh, partitions in the run's date range that the sources no longer produce."""
+    stale = []
+    for table in ("events", "digests"):
+        for day in lake.partitions(table):
+            d = dt.date.fromisoformat(day)
+            in_range = (not opts.scope.since or d >= opts.scope.since) and (not opts.scope.until or d <= opts.scope.until)
+            if in_range and (table, day) not in rebuilt:
+                stale.append((table, day))
+    return stale
+
+
+def _write_state(tmp: Path, run_id: str, results: list[BatchResult]) -> None:
+    rows = [r for res in results for r in res.files]
+    ingested_at = dt.datetime.now(dt.timezone.utc)
+    df = pl.DataFrame(rows, schema={"url": pl.String, "size": pl.Int64, "version": pl.String, "status": pl.String,
+                                    "records": pl.Int64, "rejected": pl.Int64})
+    df = df.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(ingested_at).alias("ingested_at"))
+    df.write_parquet(tmp / "files.parquet")
+
+
+def _write_quarantine(tmp: Path, results: list[BatchResult]) -> None:
+    entries = [q for r in results for q in r.quarantine]
+    if entries:
+        with open(tmp / "quarantine.jsonl", "w") as fh:
+            for q in entries:
+                fh.write(json.dumps(q, ensure_ascii=False) + "\n")

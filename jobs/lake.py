@@ -1,0 +1,284 @@
+"""The Parquet lake on disk: layout, lock, partition merge and the atomic commit.
+
+    LAKE/events/event_date=YYYY-MM-DD/part-<run>.parquet   normalized events
+    LAKE/digests/event_date=YYYY-MM-DD/part-<run>.parquet  one row per digest file
+    LAKE/quarantine/<run>.jsonl                             rejected files and records
+    LAKE/_state/files/<run>.parquet                         inputs each run ingested
+    LAKE/_state/runs/<run>.json                             each run's summary
+    LAKE/_state/journal/<run>.json                          only while a commit is applied
+    LAKE/_staging/<run>/, LAKE/_tmp/<run>/                  work areas of a running ingest
+
+A commit writes every new partition aside under `_tmp/<run>`, then writes the
+journal (the point of no return), then swaps each partition into place and moves
+the state files in. A run that dies before the journal leaves the lake untouched
+(its work areas are removed by the next run); one that dies after it is completed
+by the next run from the journal. Swaps use RENAME_EXCHANGE where the kernel has
+it, so readers see the old or the new partition, never neither.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+from jobs.errors import RunError, UsageError
+from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
+
+TABLES = ("events", "digests")
+PARTITION = "event_date"
+ROW_GROUP_SIZE = 50_000
+
+
+def _sql_path(dotted: str) -> str:
+    return "t." + ".".join(f'"{p}"' for p in dotted.split("."))
+
+
+def merge_sql(table: str, existing: list[str], staged: list[str], out: str) -> str:
+    """Existing rows win over new ones; among new rows the first file (by path) and record win."""
+    def files(paths: list[str]) -> str:
+        return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+    parts = []
+    if existing:
+        parts.append(f"SELECT *, 0 AS _rank FROM read_parquet({files(existing)})")
+    parts.append(f"SELECT *, 1 AS _rank FROM read_parquet({files(staged)})")
+    key = "coalesce(" + ", ".join(_sql_path(k) for k in DEDUP_KEYS[table]) + ")"
+    order = ", ".join(_sql_path(k) for k in SORT_KEYS[table])
+    return (
+        f"COPY (SELECT * EXCLUDE (_rank, _ord) FROM ({' UNION ALL BY NAME '.join(parts)}) t "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _rank, t.log.file.path, _ord) = 1 "
+        f"ORDER BY {order}) TO '{out}' "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+    )
+
+
+def parquet_rows(paths: list[str]) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in paths)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+@dataclass
+class Lock:
+    path: Path
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Lake:
+    """A lake directory. S3 lakes are not written yet; reading sources from S3 is."""
+
+    def __init__(self, root: str) -> None:
+        if "://" in root and not root.startswith("file://"):
+            raise UsageError(f"the lake must be a local directory for now (got {root}); "
+                             "writing the lake to S3 is not supported yet")
+        self.root = Path(root.removeprefix("file://")).absolute()
+
+    # --- layout ---------------------------------------------------------------------
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def partition_dir(self, table: str, day: str) -> Path:
+        return self.table_dir(table) / f"{PARTITION}={day}"
+
+    def staging(self, run: str) -> Path:
+        return self.root / "_staging" / run
+
+    def tmp(self, run: str) -> Path:
+        return self.root / "_tmp" / run
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "_state"
+
+    def partitions(self, table: str) -> list[str]:
+        d = self.table_dir(table)
+        if not d.is_dir():
+            return []
+        return sorted(p.name.split("=", 1)[1] for p in d.iterdir() if p.name.startswith(PARTITION + "="))
+
+    def partition_files(self, table: str, day: str) -> list[str]:
+        d = self.partition_dir(table, day)
+        return sorted(str(p) for p in d.glob("*.parquet")) if d.is_dir() else []
+
+    # --- set-up, lock and schema version ----------------------------------------------
+    def prepare(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"lake {self.root} is not writable: {exc.strerror or exc}") from None
+
+    def lock(self) -> Lock:
+        """One ingest per lake at a time; a lock left by a dead process on this host is taken over."""
+        path = self.state_dir / "lock"
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _read_json(path)
+                if holder and holder.get("host") == me["host"] and not _alive(int(holder.get("pid", 0))):
+                    path.unlink(missing_ok=True)
+                    continue
+                who = f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder else "?"
+                raise RunError(f"another ingest is running on this lake ({who}); wait for it, or remove "
+                               f"{path} if that process is gone") from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+            return Lock(path)
+        raise RunError(f"could not take the lake lock {path}")
+
+    def check_version(self, full_refresh: bool) -> None:
+        marker = self.state_dir / "lake.json"
+        current = _read_json(marker)
+        has_data = any(self.partitions(t) for t in TABLES)
+        if current and current.get("schema_version") != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
+            raise UsageError(f"the lake was written with schema version {current.get('schema_version')}, this "
+                             f"trailhouse writes version {LAKE_SCHEMA_VERSION}: rerun with --full-refresh")
+        if not current or current.get("schema_version") != LAKE_SCHEMA_VERSION:
+            _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
+
+    # --- state ----------------------------------------------------------------------
+    def ingested(self) -> dict[str, tuple[int, str]]:
+        """url → (size, version) of the latest record of every input ever ingested or quarantined."""
+        files = sorted((self.state_dir / "files").glob("*.parquet"))
+        if not files:
+            return {}
+        df = (pl.scan_parquet([str(f) for f in files])
+              .sort("run_id").group_by("url").last().select("url", "size", "version").collect())
+        return {u: (s, v) for u, s, v in df.iter_rows()}
+
+    # --- commit ---------------------------------------------------------------------
+    def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
+                        staged: list[str], replace: bool) -> tuple[int, int]:
+        """Write the merged partition aside; returns (rows it had before, rows it has now)."""
+        existing = [] if replace else self.partition_files(table, day)
+        out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f"part-{run}.parquet"
+        con.execute(merge_sql(table, existing, staged, str(out)))
+        return parquet_rows(existing), parquet_rows([str(out)])
+
+    def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
+               reset_state: bool) -> None:
+        """Everything is written aside: record the journal, then apply it."""
+        journal = {"run": run, "replace": replace, "remove": remove, "reset_state": reset_state}
+        path = self.state_dir / "journal" / f"{run}.json"
+        _write_json_atomic(path, journal)
+        self._apply(journal)
+        path.unlink()
+        self._cleanup(run)
+
+    def _apply(self, journal: dict) -> None:
+        """Idempotent: safe to run again after a crash at any point inside it."""
+        run = journal["run"]
+        tmp = self.tmp(run)
+        for table, day in journal["replace"]:
+            new = tmp / table / f"{PARTITION}={day}"
+            live = self.partition_dir(table, day)
+            if not new.exists():
+                continue  # swapped and its aside copy removed
+            if live.exists() and any(p.name == f"part-{run}.parquet" for p in live.iterdir()):
+                continue  # already exchanged: `new` now holds the old partition
+            if live.exists():
+                if not _exchange(new, live):
+                    old = tmp / "old" / table / f"{PARTITION}={day}"
+                    old.parent.mkdir(parents=True, exist_ok=True)
+                    live.rename(old)
+                    new.rename(live)
+            else:
+                live.parent.mkdir(parents=True, exist_ok=True)
+                new.rename(live)
+        for table, day in journal["remove"]:
+            live = self.partition_dir(table, day)
+            if live.exists():
+                old = tmp / "old" / table / f"{PARTITION}={day}"
+                old.parent.mkdir(parents=True, exist_ok=True)
+                live.rename(old)
+        if journal["reset_state"]:
+            for f in (self.state_dir / "files").glob("*.parquet"):
+                if f.stem != run:
+                    f.unlink()
+        for name, dest in (("files.parquet", self.state_dir / "files" / f"{run}.parquet"),
+                           ("run.json", self.state_dir / "runs" / f"{run}.json"),
+                           ("quarantine.jsonl", self.root / "quarantine" / f"{run}.jsonl")):
+            src = tmp / name
+            if src.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                src.replace(dest)
+
+    def _cleanup(self, run: str) -> None:
+        shutil.rmtree(self.tmp(run), ignore_errors=True)
+        shutil.rmtree(self.staging(run), ignore_errors=True)
+
+    def recover(self) -> list[str]:
+        """Finish commits a crashed run journaled; drop work areas of runs that never got that far."""
+        finished = []
+        for path in sorted((self.state_dir / "journal").glob("*.json")):
+            journal = _read_json(path)
+            if journal:
+                self._apply(journal)
+                finished.append(journal["run"])
+            path.unlink()
+        for area in ("_tmp", "_staging"):
+            d = self.root / area
+            if d.is_dir():
+                for run_dir in d.iterdir():
+                    shutil.rmtree(run_dir, ignore_errors=True)
+        return finished
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)

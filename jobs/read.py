@@ -1,0 +1,301 @@
+"""Bytes of one CloudTrail file → raw record texts → one typed frame per batch.
+
+Records are split with msgspec `Raw` (no Python dicts are built) and every declared
+input is pulled out of each record by DuckDB's JSON functions in one vectorized
+pass. Payloads stay compact JSON text, exactly typed (a string stays quoted), so
+heterogeneous requestParameters never go through schema inference.
+"""
+
+from __future__ import annotations
+
+import zlib
+import dataclasses
+from dataclasses import dataclass
+
+import duckdb
+import msgspec
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+from isal import igzip
+
+from transforms.schema import FILE, RAW, inputs
+
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+_NOT_JSON = {
+    b"PK\x03\x04": "a zip archive, not CloudTrail JSON: unzip it and point trailhouse at the files",
+    b"BZh": "a bzip2 file, not gzip or JSON: decompress it first",
+    b"\xfd7zXZ": "an xz file, not gzip or JSON: decompress it first",
+}
+
+
+class BadFile(Exception):
+    """The whole file cannot be read as CloudTrail; the message is the quarantine reason."""
+
+
+@dataclass
+class Parsed:
+    table: str  # "events" or "digests"
+    records: list[bytes]
+    #: ordinal → reason, for records already known to be unreadable (bad NDJSON lines)
+    bad: dict[int, str] = dataclasses.field(default_factory=dict)
+
+
+class _Envelope(msgspec.Struct):
+    Records: list[msgspec.Raw] | None = None
+
+
+class _LookupEvent(msgspec.Struct):
+    """An item of `aws cloudtrail lookup-events` output: the event is a JSON string inside."""
+
+    CloudTrailEvent: str
+
+
+class _Wrapped(msgspec.Struct):
+    """A log shipper's wrapper (e.g. Cribl): the event text is in `_raw`."""
+
+    raw: str = msgspec.field(name="_raw")
+
+
+_top_keys = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_envelope = msgspec.json.Decoder(_Envelope)
+
+
+def decompress(data: bytes) -> bytes:
+    """Gunzip by content (not by file name); concatenated gzip members are read whole."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    try:
+        return igzip.decompress(data)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise BadFile(f"corrupt or truncated gzip: {exc}") from None
+
+
+def _is_tar(data: bytes) -> bool:
+    return len(data) > 262 and data[257:262] == b"ustar"
+
+
+def _json_error(exc: Exception) -> str:
+    return f"invalid JSON: {exc}"
+
+
+def _unwrap(records: list[bytes]) -> list[bytes]:
+    """Exports that embed each event as a string (lookup-events, `_raw`) → the event texts."""
+    if not records or not records[0].startswith(b"{"):
+        return records
+    try:
+        keys = _top_keys.decode(records[0])
+    except msgspec.DecodeError:
+        return records
+    if "eventTime" in keys or "digestEndTime" in keys:
+        return records
+    for struct, key, attr in ((_LookupEvent, "CloudTrailEvent", "CloudTrailEvent"), (_Wrapped, "_raw", "raw")):
+        if key in keys:
+            try:
+                items = msgspec.json.decode(b"[" + b",".join(records) + b"]", type=list[struct])
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return records
+            return [getattr(i, attr).encode() for i in items]
+    return records
+
+
+def _ndjson(data: bytes) -> Parsed:
+    """One event per line; a line that is not JSON is rejected alone, the others are kept."""
+    lines = [line.strip() for line in data.split(b"\n") if line.strip()]
+    try:
+        _raw_list.decode(b"[" + b",".join(lines) + b"]")
+        return Parsed("events", _unwrap(lines))
+    except msgspec.DecodeError:
+        pass
+    bad = {}
+    for n, line in enumerate(lines):
+        try:
+            _raw_list.decode(b"[" + line + b"]")
+        except msgspec.DecodeError as exc:
+            bad[n] = f"invalid JSON line: {exc}"
+    good = [line for n, line in enumerate(lines) if n not in bad]
+    return Parsed("events", _merge_unwrapped(lines, bad, _unwrap(good)), bad)
+
+
+def _merge_unwrapped(lines: list[bytes], bad: dict[int, str], unwrapped: list[bytes]) -> list[bytes]:
+    it = iter(unwrapped)
+    return [line if n in bad else next(it) for n, line in enumerate(lines)]
+
+
+def split(data: bytes) -> Parsed:
+    """One file's bytes → its raw records, detecting the format by content.
+
+    Accepted: `{"Records": [...]}` (as delivered), a JSON array of events, a single
+    event or digest object, NDJSON, any of them pretty-printed, gzip or not.
+    """
+    data = decompress(data)
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    body = data.strip()
+    if not body:
+        raise BadFile("empty file: no records")
+    if _is_tar(data):
+        raise BadFile("a tar archive, not CloudTrail JSON: unpack it and point trailhouse at the files")
+    for magic, reason in _NOT_JSON.items():
+        if body.startswith(magic):
+            raise BadFile(reason)
+    first = body[:1]
+    if first == b"[":
+        try:
+            return Parsed("events", _unwrap([bytes(r) for r in _raw_list.decode(body)]))
+        except msgspec.DecodeError as exc:
+            raise BadFile(_json_error(exc)) from None
+    if first != b"{":
+        raise BadFile(f"not JSON: the file starts with {body[:16]!r}")
+    try:
+        keys = _top_keys.decode(body)
+    except msgspec.DecodeError as exc:
+        first_line = body.split(b"\n", 1)[0].strip()
+        if b"\n" in body and _starts_as_object(first_line):
+            return _ndjson(body)
+        raise BadFile(_json_error(exc)) from None
+    if "Records" in keys:
+        try:
+            env = _envelope.decode(body)
+        except msgspec.ValidationError as exc:
+            raise BadFile(f'"Records" is not a list of events: {exc}') from None
+        if env.Records is None:
+            raise BadFile('"Records" is null: no events in this file')
+        return Parsed("events", [bytes(r) for r in env.Records])
+    if "Events" in keys and "eventTime" not in keys:
+        try:
+            return Parsed("events", _unwrap([bytes(r) for r in _raw_list.decode(bytes(keys["Events"]))]))
+        except msgspec.DecodeError as exc:
+            raise BadFile(f'"Events" is not a list: {exc}') from None
+    if "digestEndTime" in keys or "digestS3Object" in keys:
+        return Parsed("digests", [body])
+    return Parsed("events", _unwrap([body]))
+
+
+def _starts_as_object(line: bytes) -> bool:
+    try:
+        _top_keys.decode(line)
+        return True
+    except msgspec.DecodeError:
+        return False
+
+
+def records_table(files: list[str], parsed: list[Parsed]) -> pa.Table:
+    """Raw records of several files as one Arrow table.
+
+    `_raw` is the record text; a record that cannot be read (not UTF-8, not JSON)
+    has a null `_raw`, its bytes in `_bytes` and the reason in `_reject`, so the
+    validator quarantines exactly that record and nothing else.
+    """
+    names, ords, texts, reasons = [], [], [], []
+    for name, p in zip(files, parsed):
+        names.extend([name] * len(p.records))
+        ords.extend(range(len(p.records)))
+        texts.extend(p.records)
+        if p.bad:
+            reasons.extend(p.bad.get(n) for n in range(len(p.records)))
+        else:
+            reasons.extend([None] * len(p.records))
+    binary = pa.array(texts, pa.binary())
+    try:
+        text = binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        decoded = [_utf8_or_none(t) for t in texts]
+        text = pa.array(decoded, pa.string())
+        reasons = [r or (None if d is not None else "record is not valid UTF-8") for r, d in zip(reasons, decoded)]
+    reject = pa.array(reasons, pa.string())
+    if reject.null_count < len(reject):
+        text = pa.compute.if_else(reject.is_null(), text, pa.scalar(None, pa.string()))
+        raw_bytes = pa.compute.if_else(reject.is_null(), pa.scalar(None, pa.binary()), binary)
+    else:
+        raw_bytes = pa.nulls(len(texts), pa.binary())
+    return pa.table({FILE: pa.array(names, pa.string()), "_ord": pa.array(ords, pa.int32()),
+                     RAW: text, "_bytes": raw_bytes, "_reject": reject})
+
+
+def _utf8_or_none(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _path(dotted: str) -> str:
+    return "$." + ".".join(f'"{part}"' for part in dotted.split("."))
+
+
+def _extract_sql(table: str, source: str) -> str:
+    """One SELECT that parses each record twice at most: once for text inputs, once for JSON ones."""
+    declared = inputs(table)
+    text = [i for i in declared if i.kind in ("text", "time")]
+    js = [i for i in declared if i.kind == "json"]
+    index = {i.path: n for n, i in enumerate(text, start=1)}
+    cols = [f'"{FILE}"', '"_ord"', f'"{RAW}"', f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
+    if "eventID" in index:
+        cols.append(f"""CASE WHEN _t[{index['eventID']}] IS NULL THEN md5("{RAW}") END AS "_hash" """)
+    for n, i in enumerate(text, start=1):
+        if i.kind == "time":
+            cols.append(f'TRY_CAST(_t[{n}] AS TIMESTAMPTZ) AS "{i.path}"')
+            cols.append(f'_t[{n}] AS "{i.path}{TEXT}"')
+        else:
+            cols.append(f'_t[{n}] AS "{i.path}"')
+    for n, i in enumerate(js, start=1):
+        cols.append(f"""CASE WHEN _j[{n}]::VARCHAR <> 'null' THEN _j[{n}]::VARCHAR END AS "{i.path}" """)
+    text_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in text) + "]"
+    json_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in js) + "]"
+    return (f"SELECT {', '.join(cols)} FROM (SELECT *, "
+            f'json_extract_string("{RAW}", {text_paths}) AS _t, '
+            f'json_extract("{RAW}", {json_paths}) AS _j FROM {source})')
+
+
+TEXT = ".text"  # suffix of the raw text beside a parsed time input
+#: Inputs a record cannot do without, per table: (input, what to call it in the reason).
+REQUIRED_TIME = {"events": "eventTime", "digests": "digestEndTime"}
+
+
+def reject_reason(table: str) -> pl.Expr:
+    """Why a raw record cannot become a row (null when it can): checked once, here at the edge."""
+    when = pl.when(pl.col("_reject").is_not_null()).then(pl.col("_reject"))
+    when = when.when(~pl.col("_is_object")).then(pl.lit("record is not a JSON object"))
+    time = REQUIRED_TIME[table]
+    if table == "events":
+        foreign = pl.col(time + TEXT).is_null() & pl.col("eventName").is_null() & pl.col("eventSource").is_null()
+        when = when.when(foreign).then(pl.lit("not a CloudTrail event: no eventTime, eventName or eventSource"))
+    when = when.when(pl.col(time + TEXT).is_null()).then(pl.lit(f"missing {time}"))
+    when = when.when(pl.col(time).is_null()).then(
+        pl.format(f"{time} is not a valid timestamp: {{}}", pl.col(time + TEXT).str.slice(0, 80)))
+    if table == "events":
+        when = when.when(pl.col("eventName").is_null() & pl.col("insightDetails.eventName").is_null()).then(
+            pl.lit("missing eventName"))
+    return when.otherwise(pl.lit(None, pl.String()))
+
+
+def validate(frame: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split extracted records into good rows and rejected ones (with `reason`)."""
+    marked = frame.with_columns(reject_reason(table).alias("reason"))
+    good = marked.filter(pl.col("reason").is_null()).drop("reason", "_bytes", "_reject")
+    return good, marked.filter(pl.col("reason").is_not_null())
+
+
+class Extractor:
+    """Holds one DuckDB connection for a worker process; extraction is pure SQL over Arrow."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.con = duckdb.connect(config={"threads": threads, "autoinstall_known_extensions": False,
+                                          "autoload_known_extensions": False})
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._sql = {t: _extract_sql(t, "batch") for t in ("events", "digests")}
+
+    def extract(self, records: pa.Table, table: str) -> pl.DataFrame:
+        """One row per record: every declared input as a column named by its CloudTrail path."""
+        self.con.register("batch", records)
+        try:
+            out = self.con.sql(self._sql[table]).to_arrow_table()
+        finally:
+            self.con.unregister("batch")
+        frame = pl.from_arrow(out)
+        assert isinstance(frame, pl.DataFrame)
+        return frame.with_columns(pl.Series("_bytes", records.column("_bytes")),
+                                  pl.Series("_reject", records.column("_reject")))

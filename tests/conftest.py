@@ -1,0 +1,96 @@
+"""Shared helpers: CloudTrail records and files in every format, the CLI, and the lake as data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from jobs.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SAMPLE = ROOT / "data" / "sample"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared; the test skips cleanly when shared/ is not there (a user's clone)."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is not available (../shared is only present in the development checkout)")
+    return p
+
+
+def record(name: str = "DescribeInstances", time: str = "2026-11-01T10:00:00Z", *, eid: str | None = None,
+           account: str = "111122223333", region: str = "us-east-1", user: str = "alice", **extra) -> dict:
+    rec = {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": f"arn:aws:iam::{account}:user/{user}",
+                         "accountId": account, "userName": user},
+        "eventTime": time, "eventSource": "ec2.amazonaws.com", "eventName": name, "awsRegion": region,
+        "sourceIPAddress": "203.0.113.10", "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/5.15",
+        "requestParameters": {"instancesSet": {"items": [{"instanceId": "i-0123456789abcdef0"}]}},
+        "responseElements": None, "eventID": eid or str(uuid.uuid4()), "eventType": "AwsApiCall",
+        "recipientAccountId": account,
+    }
+    rec.update(extra)
+    return rec
+
+
+def write(path: Path, records: list, fmt: str = "records", gz: bool | None = None) -> Path:
+    """Write records as CloudTrail delivers them (`records`) or as other tools export them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "records":
+        text = json.dumps({"Records": records})
+    elif fmt == "array":
+        text = json.dumps(records)
+    elif fmt == "single":
+        (rec,) = records
+        text = json.dumps(rec)
+    elif fmt == "ndjson":
+        text = "\n".join(json.dumps(r) for r in records) + "\n"
+    elif fmt == "pretty":
+        text = json.dumps({"Records": records}, indent=4)
+    else:
+        raise ValueError(fmt)
+    data = text.encode()
+    if gz if gz is not None else path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def trail_path(root: Path, account: str, region: str, day: str, name: str = "f", org: str | None = None,
+               kind: str = "CloudTrail") -> Path:
+    y, m, d = day.split("-")
+    base = root / "AWSLogs" / (org or "") / account if org else root / "AWSLogs" / account
+    return base / kind / region / y / m / d / f"{account}_{kind}_{region}_{y}{m}{d}T0000Z_{name}.json.gz"
+
+
+def ingest(*args: str) -> int:
+    return main(["ingest", *map(str, args)])
+
+
+def sql(lake: Path, query: str) -> list[tuple]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    return con.sql(query.replace("EVENTS", f"read_parquet('{lake}/events/*/*.parquet', hive_partitioning=true)")
+                   .replace("DIGESTS", f"read_parquet('{lake}/digests/*/*.parquet', hive_partitioning=true)")).fetchall()
+
+
+def lake_files(lake: Path) -> dict[str, bytes]:
+    """Every data file of the lake with its bytes, to compare lakes exactly."""
+    return {str(p.relative_to(lake)): p.read_bytes() for t in ("events", "digests")
+            for p in sorted((lake / t).glob("*/*.parquet"))}
+
+
+def quarantine(lake: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted((lake / "quarantine").glob("*.jsonl")) for line in f.read_text().splitlines()]
+
+
+def last_run(lake: Path) -> dict:
+    return json.loads(sorted((lake / "_state" / "runs").glob("*.json"))[-1].read_text())

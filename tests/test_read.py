@@ -1,0 +1,158 @@
+"""The reader: every input format detected by content, and bad input rejected with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import zipfile
+
+import polars as pl
+import pytest
+
+from jobs import read
+from tests.conftest import record
+
+EVENTS = [record("RunInstances", eid="e1"), record("StopInstances", eid="e2")]
+
+
+def _records(parsed: read.Parsed) -> list[dict]:
+    return [json.loads(r) for r in parsed.records]
+
+
+@pytest.mark.parametrize("fmt", ["records", "array", "ndjson", "pretty"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_formats_give_the_same_records(fmt, gz):
+    if fmt == "records":
+        text = json.dumps({"Records": EVENTS})
+    elif fmt == "array":
+        text = json.dumps(EVENTS, indent=2)
+    elif fmt == "ndjson":
+        text = "\n".join(json.dumps(e) for e in EVENTS) + "\n"
+    else:
+        text = json.dumps({"Records": EVENTS}, indent=4)
+    data = gzip.compress(text.encode()) if gz else text.encode()
+    parsed = read.split(data)
+    assert parsed.table == "events"
+    assert _records(parsed) == EVENTS
+    assert parsed.bad == {}
+
+
+def test_single_event_object_and_bom():
+    data = b"\xef\xbb\xbf" + json.dumps(EVENTS[0], indent=2).encode()
+    assert _records(read.split(data)) == [EVENTS[0]]
+
+
+def test_original_text_is_kept_byte_for_byte():
+    raw = b'{"eventTime": "2026-11-01T10:00:00Z",\n   "eventName":"X", "u":"\\u00e9\xc3\xa9", "n": 1.50}'
+    parsed = read.split(b'{"Records": [' + raw + b"]}")
+    assert parsed.records == [raw]
+
+
+def test_digest_object_goes_to_the_digest_table():
+    digest = {"awsAccountId": "111122223333", "digestStartTime": "2026-11-01T00:00:00Z",
+              "digestEndTime": "2026-11-01T01:00:00Z", "digestS3Object": "AWSLogs/x.json.gz", "logFiles": []}
+    assert read.split(json.dumps(digest).encode()).table == "digests"
+
+
+def test_lookup_events_export_is_unwrapped():
+    export = {"Events": [{"EventId": e["eventID"], "EventName": e["eventName"], "CloudTrailEvent": json.dumps(e)}
+                         for e in EVENTS]}
+    assert _records(read.split(json.dumps(export).encode())) == EVENTS
+
+
+def test_raw_wrapped_events_are_unwrapped():
+    wrapped = [{"_raw": json.dumps(e), "sourcetype": "aws:cloudtrail"} for e in EVENTS]
+    assert _records(read.split(json.dumps(wrapped).encode())) == EVENTS
+
+
+def test_ndjson_bad_line_is_rejected_alone():
+    text = json.dumps(EVENTS[0]) + "\n{not json\n" + json.dumps(EVENTS[1]) + "\n"
+    parsed = read.split(text.encode())
+    assert len(parsed.records) == 3
+    assert list(parsed.bad) == [1] and "invalid JSON" in parsed.bad[1]
+    assert json.loads(parsed.records[2]) == EVENTS[1]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty file"),
+    (b"  \n\t ", "empty file"),
+    (gzip.compress(b'{"Records": [{"a": 1}]}')[:-12], "gzip"),
+    (b"\x1f\x8bnot really gzip", "gzip"),
+    (b'{"Records": null}', '"Records" is null'),
+    (b'{"Records": {"eventName": "x"}}', '"Records" is not a list'),
+    (b'{"Records": [{"eventTime": NaN}]}', "invalid JSON"),
+    (b'{"Records": [{"eventTime": "2026-11-01T00:00:00Z"', "invalid JSON"),
+    (b"eventTime,eventName\n2026,x\n", "not JSON"),
+])
+def test_bad_files_are_rejected_with_a_reason(data, reason):
+    with pytest.raises(read.BadFile, match=reason.replace("(", r"\(")):
+        read.split(data)
+
+
+def test_zip_and_tar_given_by_mistake():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.json", json.dumps({"Records": EVENTS}))
+    with pytest.raises(read.BadFile, match="zip archive"):
+        read.split(buf.getvalue())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("a.json")
+        body = json.dumps({"Records": EVENTS}).encode()
+        info.size = len(body)
+        t.addfile(info, io.BytesIO(body))
+    with pytest.raises(read.BadFile, match="tar archive"):
+        read.split(buf.getvalue())
+    with pytest.raises(read.BadFile, match="tar archive"):
+        read.split(gzip.compress(buf.getvalue()))
+
+
+def _extract(records: list[bytes]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    table = read.records_table(["f"], [read.Parsed("events", records)])
+    return read.validate(read.Extractor().extract(table, "events"), "events")
+
+
+def test_record_level_validation_reasons():
+    good, bad = _extract([
+        json.dumps(EVENTS[0]).encode(),
+        b"[1, 2]",
+        b'{"eventName": "X"}',
+        b'{"eventName": "X", "eventTime": "yesterday"}',
+        b'{"eventName": "X", "eventTime": 1700000000}',
+        b'{"eventTime": "2026-11-01T10:00:00Z", "eventSource": "ec2.amazonaws.com"}',
+        b'{"Type": "Notification", "Message": "hello"}',
+        b'{"eventName": "X", "eventTime": "2026-11-01T10:00:00Z", "bad": "\xff\xfe"}',
+    ])
+    assert good["eventID"].to_list() == ["e1"]
+    reasons = dict(zip(bad["_ord"].to_list(), bad["reason"].to_list()))
+    assert reasons == {
+        1: "record is not a JSON object",
+        2: "missing eventTime",
+        3: "eventTime is not a valid timestamp: yesterday",
+        4: "eventTime is not a valid timestamp: 1700000000",
+        5: "missing eventName",
+        6: "not a CloudTrail event: no eventTime, eventName or eventSource",
+        7: "record is not valid UTF-8",
+    }
+    assert bad.filter(pl.col("_ord") == 7)["_bytes"][0].endswith(b'"\xff\xfe"}')
+
+
+def test_payloads_stay_exact_json_whatever_their_type():
+    recs = [dict(EVENTS[0], eventID=f"p{n}", requestParameters=v)
+            for n, v in enumerate([{"a": [1, 2, {"z": None}], "s": "é\u2603", "big": 12345678901234567890}, "text",
+                                   [1, "2"], 7, None, {"empty": "", "dash": "-", "none": "none"}])]
+    good, bad = _extract([json.dumps(r, ensure_ascii=False).encode() for r in recs])
+    assert bad.height == 0
+    got = good["requestParameters"].to_list()
+    assert [json.loads(g) if g is not None else None for g in got] == [r["requestParameters"] for r in recs]
+    assert got[1] == '"text"' and got[4] is None
+
+
+def test_wrong_types_in_nested_objects_do_not_break_the_batch():
+    odd = dict(EVENTS[0], eventID="odd", userIdentity="just a string", awsRegion=42, responseElements=[1])
+    good, bad = _extract([json.dumps(odd).encode(), json.dumps(EVENTS[1]).encode()])
+    assert bad.height == 0 and good.height == 2
+    row = good.filter(pl.col("eventID") == "odd").row(0, named=True)
+    assert row["userIdentity.type"] is None and row["awsRegion"] == "42" and row["responseElements"] == "[1]"

@@ -1,0 +1,1 @@
+"""Pure, vectorized Polars transforms from raw CloudTrail inputs to the normalized schema."""

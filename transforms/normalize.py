@@ -1,0 +1,53 @@
+"""Assemble the normalized table from the schema declaration and the field-group rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from transforms import cloud, event, source, user
+from transforms.schema import RAW, Field, fields, polars_type
+
+RULES: dict[str, Callable[[], pl.Expr]] = {**event.RULES, **cloud.RULES, **source.RULES, **user.RULES}
+
+
+def field_expr(field: Field) -> pl.Expr:
+    """A declared rule, else the first non-null of the field's sources."""
+    if field.name in RULES:
+        expr = RULES[field.name]()
+    elif len(field.sources) == 1:
+        expr = pl.col(field.sources[0])
+    else:
+        expr = pl.coalesce([pl.col(s) for s in field.sources])
+    return expr.cast(polars_type(field)).alias(field.name)
+
+
+def _nested(names: list[str], prefix: str = "") -> list[pl.Expr]:
+    """Flat dotted columns → nested structs, in declaration order."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        head, _, rest = name.partition(".")
+        groups.setdefault(head, [])
+        if rest:
+            groups[head].append(rest)
+    out = []
+    for head, rests in groups.items():
+        full = prefix + head
+        if rests:
+            out.append(pl.struct(_nested(rests, full + ".")).alias(head))
+        else:
+            out.append(pl.col(full).alias(head))
+    return out
+
+
+def normalize(raw: pl.LazyFrame, table: str, keep_original: bool = True) -> pl.LazyFrame:
+    """Raw reader columns (one per declared input) → the table's nested schema."""
+    declared = fields(table)
+    flat = []
+    for f in declared:
+        if f.sources == (RAW,) and not keep_original:
+            flat.append(pl.lit(None, pl.String()).alias(f.name))
+        else:
+            flat.append(field_expr(f))
+    return raw.select(flat).select(_nested([f.name for f in declared]))
