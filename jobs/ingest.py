@@ -247,7 +247,8 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     """One ingest run: everything or nothing is committed."""
     start = time.perf_counter()
     lake = Lake(opts.lake)
-    found = discover(opts.sources, opts.scope)
+    inside = str(lake.root) + "/"
+    found = [f for f in discover(opts.sources, opts.scope) if not f.url.startswith(inside)]  # never read the lake
     lake.prepare()
     lock = lake.lock()
     try:

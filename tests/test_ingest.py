@@ -344,3 +344,28 @@ def test_real_process_with_workers_matches_a_single_worker_run(tmp_path):
     assert ingest(src, "--lake", single, "--workers", "1") == 0
     assert rows(multi) == rows(single)
     assert last_run(multi)["events_written"] == last_run(single)["events_written"]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import pty
+
+    exe = Path(sys.executable).parent / "trailhouse"
+    master, slave = pty.openpty()
+    proc = subprocess.run([str(exe), "ingest", str(SAMPLE), "--lake", str(tmp_path / "lake"), "--workers", "1"],
+                          stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "160"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "files" in drawn and "events/s" in drawn  # the live bar went to the terminal
+    assert "events      read" in proc.stdout
