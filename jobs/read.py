@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import zlib
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import duckdb
 import msgspec
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 from isal import igzip
 
 from transforms.schema import FILE, RAW, inputs
@@ -37,7 +38,7 @@ class BadFile(Exception):
 @dataclass
 class Parsed:
     table: str  # "events" or "digests"
-    records: list[bytes]
+    records: list[bytes] | list[msgspec.Raw]  # each record's text, as sliced from the file
     #: ordinal → reason, for records already known to be unreadable (bad NDJSON lines)
     bad: dict[int, str] = dataclasses.field(default_factory=dict)
 
@@ -81,9 +82,9 @@ def _json_error(exc: Exception) -> str:
     return f"invalid JSON: {exc}"
 
 
-def _unwrap(records: list[bytes]) -> list[bytes]:
+def _unwrap(records: list) -> list:
     """Exports that embed each event as a string (lookup-events, `_raw`) → the event texts."""
-    if not records or not records[0].startswith(b"{"):
+    if not records or not bytes(records[0]).startswith(b"{"):
         return records
     try:
         keys = _top_keys.decode(records[0])
@@ -103,7 +104,7 @@ def _unwrap(records: list[bytes]) -> list[bytes]:
 
 def _ndjson(data: bytes) -> Parsed:
     """One event per line; a line that is not JSON is rejected alone, the others are kept."""
-    lines = [line.strip() for line in data.split(b"\n") if line.strip()]
+    lines = list(filter(None, map(bytes.strip, data.split(b"\n"))))
     try:
         _raw_list.decode(b"[" + b",".join(lines) + b"]")
         return Parsed("events", _unwrap(lines))
@@ -144,7 +145,7 @@ def split(data: bytes) -> Parsed:
     first = body[:1]
     if first == b"[":
         try:
-            return Parsed("events", _unwrap([bytes(r) for r in _raw_list.decode(body)]))
+            return Parsed("events", _unwrap(_raw_list.decode(body)))
         except msgspec.DecodeError as exc:
             raise BadFile(_json_error(exc)) from None
     if first != b"{":
@@ -163,10 +164,10 @@ def split(data: bytes) -> Parsed:
             raise BadFile(f'"Records" is not a list of events: {exc}') from None
         if env.Records is None:
             raise BadFile('"Records" is null: no events in this file')
-        return Parsed("events", [bytes(r) for r in env.Records])
+        return Parsed("events", env.Records)
     if "Events" in keys and "eventTime" not in keys:
         try:
-            return Parsed("events", _unwrap([bytes(r) for r in _raw_list.decode(bytes(keys["Events"]))]))
+            return Parsed("events", _unwrap(_raw_list.decode(keys["Events"])))
         except msgspec.DecodeError as exc:
             raise BadFile(f'"Events" is not a list: {exc}') from None
     if "digestEndTime" in keys or "digestS3Object" in keys:
@@ -183,36 +184,41 @@ def _starts_as_object(line: bytes) -> bool:
 
 
 def records_table(files: list[str], parsed: list[Parsed]) -> pa.Table:
-    """Raw records of several files as one Arrow table.
+    """Raw records of several files as one Arrow table, built without a Python step per record.
 
-    `_raw` is the record text; a record that cannot be read (not UTF-8, not JSON)
-    has a null `_raw`, its bytes in `_bytes` and the reason in `_reject`, so the
-    validator quarantines exactly that record and nothing else.
+    The record texts are joined into one buffer and sliced by offsets computed from
+    their lengths. `_raw` is the record text; a record that cannot be read (not
+    UTF-8, not JSON) has a null `_raw`, its bytes in `_bytes` and the reason in
+    `_reject`, so the validator quarantines exactly that record and nothing else.
     """
-    names, ords, texts, reasons = [], [], [], []
-    for name, p in zip(files, parsed):
-        names.extend([name] * len(p.records))
-        ords.extend(range(len(p.records)))
-        texts.extend(p.records)
-        if p.bad:
-            reasons.extend(p.bad.get(n) for n in range(len(p.records)))
-        else:
-            reasons.extend([None] * len(p.records))
-    binary = pa.array(texts, pa.binary())
+    counts = [len(p.records) for p in parsed]
+    n = sum(counts)
+    records = list(itertools.chain.from_iterable(p.records for p in parsed))
+    lengths = pa.array(map(len, records), pa.int64(), size=n)
+    offsets = pc.cumulative_sum(pa.concat_arrays([pa.array([0], pa.int64()), lengths]))
+    binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, offsets.buffers()[1],
+                                                                     pa.py_buffer(b"".join(records))])
+    file_index = pa.array(itertools.chain.from_iterable([i] * c for i, c in enumerate(counts)), pa.int32(), size=n)
+    ords = pa.array(itertools.chain.from_iterable(range(c) for c in counts), pa.int32(), size=n)
+    reasons: list[str | None] | None = None
+    if any(p.bad for p in parsed):
+        reasons = [p.bad.get(i) for p in parsed for i in range(len(p.records))]
     try:
-        text = binary.cast(pa.string())
-    except pa.ArrowInvalid:
-        decoded = [_utf8_or_none(t) for t in texts]
-        text = pa.array(decoded, pa.string())
-        reasons = [r or (None if d is not None else "record is not valid UTF-8") for r, d in zip(reasons, decoded)]
-    reject = pa.array(reasons, pa.string())
-    if reject.null_count < len(reject):
-        text = pa.compute.if_else(reject.is_null(), text, pa.scalar(None, pa.string()))
-        raw_bytes = pa.compute.if_else(reject.is_null(), pa.scalar(None, pa.binary()), binary)
+        text = binary.cast(pa.large_string())
+    except pa.ArrowInvalid:  # rare: some record is not UTF-8; find which, one by one
+        decoded = [_utf8_or_none(r) for r in records]
+        text = pa.array(decoded, pa.large_string())
+        reasons = [r or (None if d is not None else "record is not valid UTF-8")
+                   for r, d in zip(reasons or [None] * n, decoded)]
+    if reasons is not None and any(r is not None for r in reasons):
+        reject = pa.array(reasons, pa.string())
+        text = pc.if_else(reject.is_null(), text, pa.scalar(None, pa.large_string()))
+        raw_bytes = pc.if_else(reject.is_null(), pa.scalar(None, pa.large_binary()), binary)
     else:
-        raw_bytes = pa.nulls(len(texts), pa.binary())
-    return pa.table({FILE: pa.array(names, pa.string()), "_ord": pa.array(ords, pa.int32()),
-                     RAW: text, "_bytes": raw_bytes, "_reject": reject})
+        reject = pa.nulls(n, pa.string())
+        raw_bytes = pa.nulls(n, pa.large_binary())
+    names = pa.DictionaryArray.from_arrays(file_index, pa.array(files, pa.string()))
+    return pa.table({FILE: names, "_ord": ords, RAW: text, "_bytes": raw_bytes, "_reject": reject})
 
 
 def _utf8_or_none(data: bytes) -> str | None:
