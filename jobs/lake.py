@@ -43,23 +43,31 @@ def _sql_path(dotted: str) -> str:
     return "t." + ".".join(f'"{p}"' for p in dotted.split("."))
 
 
-def merge_sql(table: str, existing: list[str], staged: list[str], out: str) -> str:
-    """Existing rows win over new ones; among new rows the first file (by path) and record win."""
+def merge_sql(table: str, existing: list[str], staged: list[str], out: str) -> list[str]:
+    """The partition merge as two statements: find the losing duplicates on narrow columns, then stream
+    every other row, sorted, into the new file. Rows already in the lake win over new ones; among new
+    rows the first file (by path) and record win.
+    """
     def files(paths: list[str]) -> str:
         return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
-    parts = []
-    if existing:
-        parts.append(f"SELECT *, 0 AS _rank FROM read_parquet({files(existing)})")
-    parts.append(f"SELECT *, 1 AS _rank FROM read_parquet({files(staged)})")
+    source = f"read_parquet({files(existing + staged)}, filename = true, file_row_number = true, union_by_name = true)"
     key = "coalesce(" + ", ".join(_sql_path(k) for k in DEDUP_KEYS[table]) + ")"
+    rank = f"CASE WHEN filename IN ({files(existing)[1:-1] or 'NULL'}) THEN 0 ELSE 1 END"
     order = ", ".join(_sql_path(k) for k in SORT_KEYS[table])
-    return (
-        f"COPY (SELECT * EXCLUDE (_rank, _ord) FROM ({' UNION ALL BY NAME '.join(parts)}) t "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _rank, t.log.file.path, _ord) = 1 "
-        f"ORDER BY {order}) TO '{out}' "
+    losers = (
+        "CREATE OR REPLACE TEMP TABLE losers AS SELECT filename, file_row_number FROM ("
+        "SELECT filename, file_row_number, row_number() OVER (PARTITION BY k ORDER BY r, p, o) AS rn, "
+        "count(*) OVER (PARTITION BY k) AS n FROM ("
+        f"SELECT filename, file_row_number, {key} AS k, {rank} AS r, t.log.file.path AS p, t._ord AS o "
+        f"FROM {source} t)) WHERE n > 1 AND rn > 1"
+    )
+    copy = (
+        f"COPY (SELECT * EXCLUDE (filename, file_row_number, _ord) FROM {source} t "
+        f"ANTI JOIN losers USING (filename, file_row_number) ORDER BY {order}) TO '{out}' "
         f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
     )
+    return [losers, copy]
 
 
 def parquet_rows(paths: list[str]) -> int:
@@ -183,7 +191,8 @@ class Lake:
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
         out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / f"part-{run}.parquet"
-        con.execute(merge_sql(table, existing, staged, str(out)))
+        for statement in merge_sql(table, existing, staged, str(out)):
+            con.execute(statement)
         return parquet_rows(existing), parquet_rows([str(out)])
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],

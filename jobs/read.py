@@ -236,19 +236,24 @@ def _extract_sql(table: str, source: str) -> str:
     """One SELECT that parses each record twice at most: once for text inputs, once for JSON ones."""
     declared = inputs(table)
     text = [i for i in declared if i.kind in ("text", "time")]
-    js = [i for i in declared if i.kind == "json"]
+    js = [i for i in declared if i.kind in ("json", "shaped")]
     index = {i.path: n for n, i in enumerate(text, start=1)}
     cols = [f'"{FILE}"', '"_ord"', f'"{RAW}"', f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
     if "eventID" in index:
         cols.append(f"""CASE WHEN _t[{index['eventID']}] IS NULL THEN md5("{RAW}") END AS "_hash" """)
     for n, i in enumerate(text, start=1):
         if i.kind == "time":
-            cols.append(f'TRY_CAST(_t[{n}] AS TIMESTAMPTZ) AS "{i.path}"')
+            cols.append(f"""coalesce(TRY_CAST(_t[{n}] AS TIMESTAMPTZ), try_strptime(_t[{n}], '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
+                            AS "{i.path}" """)
             cols.append(f'_t[{n}] AS "{i.path}{TEXT}"')
         else:
             cols.append(f'_t[{n}] AS "{i.path}"')
     for n, i in enumerate(js, start=1):
-        cols.append(f"""CASE WHEN _j[{n}]::VARCHAR <> 'null' THEN _j[{n}]::VARCHAR END AS "{i.path}" """)
+        if i.kind == "shaped":
+            cols.append(f"""CASE WHEN json_type(_j[{n}]) IN ('ARRAY', 'OBJECT')
+                            THEN json_transform(_j[{n}], '{i.shape}') END AS "{i.path}" """)
+        else:
+            cols.append(f"""CASE WHEN _j[{n}]::VARCHAR <> 'null' THEN _j[{n}]::VARCHAR END AS "{i.path}" """)
     text_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in text) + "]"
     json_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in js) + "]"
     return (f"SELECT {', '.join(cols)} FROM (SELECT *, "

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from transforms.schema import LAKE_SCHEMA_VERSION, RAW, FILE, TABLES, fields
+from transforms.schema import COMPOSITES, FILE, LAKE_SCHEMA_VERSION, RAW, TABLES, fields
 
 _INTERNAL = {RAW: "(the record text)", FILE: "(the file read)"}
 _TYPES = {"keyword": "string", "ip": "string (IP)", "json": "JSON text (Parquet JSON type)",
           "timestamp": "timestamp, UTC", "boolean": "boolean", "long": "int64", "keyword[]": "list of string"}
+
+
+def _type(name: str) -> str:
+    if name in COMPOSITES:
+        members = ", ".join(f"{k} {_TYPES[t].split(',')[0]}" for k, t in COMPOSITES[name].items())
+        return f"list of {{{members}}}"
+    return _TYPES[name]
 
 
 def render() -> str:
@@ -26,7 +33,7 @@ def render() -> str:
         out += ["", f"## `{table}`", "", "| field | type | from | rule |", "|---|---|---|---|"]
         for f in fields(table):
             src = ", ".join(_INTERNAL.get(s, f"`{s}`") for s in f.sources) or "—"
-            out.append(f"| `{f.name}` | {_TYPES[f.type]} | {src} | {f.rule} |")
+            out.append(f"| `{f.name}` | {_type(f.type)} | {src} | {f.rule} |")
     return "\n".join(out) + "\n"
 
 

@@ -233,7 +233,7 @@ def test_org_trail_insight_and_digest(tmp_path):
         ("ins-1", "RunInstances", "ec2.amazonaws.com"), ("org-1", "DescribeInstances", "ec2.amazonaws.com")]
     (d,) = sql(lake, """SELECT cloud.account.id, file.path, aws.cloudtrail.digest.signature_algorithm,
                         strftime(aws.cloudtrail.digest.end_time, '%H:%M'), strftime("@timestamp", '%H:%M'),
-                        json_extract_string(aws.cloudtrail.digest.log_files, '$[0].hashValue') FROM DIGESTS""")
+                        aws.cloudtrail.digest.log_files[1].hash_value FROM DIGESTS""")
     assert d == (ACCT, "AWSLogs/o/x-digest.json.gz", "SHA256withRSA", "01:00", "01:00", "ff")
 
 

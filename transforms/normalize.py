@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 import polars as pl
 
-from transforms import cloud, event, source, user
+from transforms import (aws_cloudtrail, cloud, digest, event, insight, related, source, tls, user, user_agent)
 from transforms.schema import RAW, Field, fields, polars_type
 
-RULES: dict[str, Callable[[], pl.Expr]] = {**event.RULES, **cloud.RULES, **source.RULES, **user.RULES}
+_GROUPS = (event, insight, cloud, source, user, user_agent, tls, related, aws_cloudtrail, digest)
+RULES: dict[str, Callable[[], pl.Expr]] = {k: v for g in _GROUPS for k, v in g.RULES.items()}
+#: Helper columns computed once per batch before the fields (parsed user agents, split addresses).
+PREPARE: dict[str, list[Callable[[], pl.Expr]]] = {"events": [*source.PREPARE, *user_agent.PREPARE], "digests": []}
 
 
 def field_expr(field: Field) -> pl.Expr:
@@ -50,4 +53,5 @@ def normalize(raw: pl.LazyFrame, table: str, keep_original: bool = True) -> pl.L
             flat.append(pl.lit(None, pl.String()).alias(f.name))
         else:
             flat.append(field_expr(f))
-    return raw.select(flat).select(_nested([f.name for f in declared]))
+    prepared = raw.with_columns([p() for p in PREPARE[table]])
+    return prepared.select(flat).select(_nested([f.name for f in declared]))

@@ -2,17 +2,31 @@
 
 sourceIPAddress is an IP for most calls, but AWS writes service hostnames
 (`lambda.amazonaws.com`), "AWS Internal" and, in anonymised data, garbage there.
-Only a real address may become `source.ip`, or IP-typed queries and joins break.
+Only a real address may become `source.ip` (or IP-typed queries and joins break),
+and only a real hostname `source.domain`.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 from collections.abc import Callable
 
 import polars as pl
+import tldextract
 
 from transforms.unique import per_unique
+
+PARSED = "_source"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*$")
+_DTYPE = pl.Struct({k: pl.String() for k in ("ip", "domain", "registered_domain", "subdomain", "top_level_domain")})
+
+
+@functools.cache
+def _splitter() -> tldextract.TLDExtract:
+    """The bundled public suffix list only: never fetched, never cached to disk."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def canonical_ip(value: str) -> str | None:
@@ -22,10 +36,29 @@ def canonical_ip(value: str) -> str | None:
         return None
 
 
-def ip() -> pl.Expr:
-    return per_unique(pl.col("sourceIPAddress"), canonical_ip, pl.String())
+def classify(value: str) -> dict[str, str | None]:
+    """An address → its ip, or its hostname and the hostname's parts; garbage → nothing."""
+    ip = canonical_ip(value)
+    if ip or not _HOSTNAME.match(value):
+        return {"ip": ip, "domain": None, "registered_domain": None, "subdomain": None, "top_level_domain": None}
+    parts = _splitter()(value)
+    return {"ip": None, "domain": value.lower(), "registered_domain": parts.top_domain_under_public_suffix or None,
+            "subdomain": parts.subdomain or None, "top_level_domain": parts.suffix or None}
 
 
+def parsed() -> pl.Expr:
+    return per_unique(pl.col("sourceIPAddress"), classify, _DTYPE).alias(PARSED)
+
+
+def _part(name: str) -> Callable[[], pl.Expr]:
+    return lambda: pl.col(PARSED).struct.field(name)
+
+
+PREPARE: list[Callable[[], pl.Expr]] = [parsed]
 RULES: dict[str, Callable[[], pl.Expr]] = {
-    "source.ip": ip,
+    "source.ip": _part("ip"),
+    "source.domain": _part("domain"),
+    "source.registered_domain": _part("registered_domain"),
+    "source.subdomain": _part("subdomain"),
+    "source.top_level_domain": _part("top_level_domain"),
 }

@@ -1,0 +1,51 @@
+"""ECS `related.*`: every IP, host and user an event mentions, for one-field pivots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from transforms import source, tls, user
+from transforms.unique import per_unique
+
+_INSTANCE_ID = r'"i-[0-9a-f]{8}(?:[0-9a-f]{9})?"'
+_NO_LIST = pl.lit([], pl.List(pl.String))
+
+
+def distinct(*values: pl.Expr, lists: tuple[pl.Expr, ...] = ()) -> pl.Expr:
+    """Values, then the items of lists → one list without nulls or repeats (first seen first); null when empty."""
+    merged = pl.concat_list([*values, *(lst.fill_null(_NO_LIST) for lst in lists)])
+    merged = merged.list.drop_nulls().list.unique(maintain_order=True)
+    return pl.when(merged.list.len() > 0).then(merged)
+
+
+def ips() -> pl.Expr:
+    service_ip = per_unique(pl.col("serviceEventDetails.sourceIpAddress"), source.canonical_ip, pl.String())
+    return distinct(pl.col(source.PARSED).struct.field("ip"), service_ip)
+
+
+def instance_ids() -> pl.Expr:
+    payloads = pl.concat_str([pl.col("requestParameters"), pl.col("responseElements")], separator=" ",
+                             ignore_nulls=True)
+    return payloads.str.extract_all(_INSTANCE_ID).list.eval(pl.element().str.strip_chars('"'))
+
+
+def hosts() -> pl.Expr:
+    return distinct(pl.col(source.PARSED).struct.field("domain"), tls.real("tlsDetails.clientProvidedHostHeader"),
+                    lists=(instance_ids(),))
+
+
+def users() -> pl.Expr:
+    session = user.session_name()
+    local_part = pl.when(session.str.contains(user.EMAIL)).then(session.str.extract(r"^([^@]+)@"))
+    return distinct(user.name(), session, local_part, pl.col("requestParameters.userName"),
+                    pl.col("requestParameters.newUserName"), pl.col("responseElements.user.userId"),
+                    pl.col("userIdentity.principalId"))
+
+
+RULES: dict[str, Callable[[], pl.Expr]] = {
+    "related.ip": ips,
+    "related.hosts": hosts,
+    "related.user": users,
+}
