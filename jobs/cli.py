@@ -114,8 +114,8 @@ def _generate(args: argparse.Namespace) -> int:
     spec = Spec(events=args.events, seed=args.seed, accounts=args.accounts, regions=args.regions,
                 days=args.days, start=args.start)
     stats = generate(spec, args.out)
-    print(f"wrote {stats['events']:,} events in {stats['files']:,} files and {stats['digests']:,} digest files "
-          f"to {args.out} ({stats['bytes'] / 2**20:.1f} MiB)")
+    print(f"wrote {stats['events']:,} events ({stats['insights']:,} of them Insights) in {stats['files']:,} files "
+          f"and {stats['digests']:,} digest files to {args.out} ({stats['bytes'] / 2**20:.1f} MiB)")
     return EXIT_OK
 
 

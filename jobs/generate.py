@@ -38,7 +38,8 @@ APIS = [
     ("iam", "GetUser", True, 6), ("iam", "ListUsers", True, 5), ("iam", "ListRoles", True, 5),
     ("iam", "GetRole", True, 5), ("iam", "CreateUser", False, 1), ("iam", "DeleteUser", False, 1),
     ("iam", "CreateAccessKey", False, 1), ("iam", "AttachUserPolicy", False, 1), ("iam", "PutRolePolicy", False, 1),
-    ("iam", "CreateLoginProfile", False, 1), ("iam", "AddUserToGroup", False, 1),
+    ("iam", "CreateLoginProfile", False, 1), ("iam", "AddUserToGroup", False, 1), ("iam", "UpdateUser", False, 1),
+    ("iam", "CreateGroup", False, 1),
     ("s3", "GetObject", True, 40), ("s3", "PutObject", False, 20), ("s3", "ListBuckets", True, 6),
     ("s3", "HeadObject", True, 10), ("s3", "DeleteObject", False, 3), ("s3", "GetBucketPolicy", True, 3),
     ("s3", "PutBucketPolicy", False, 1), ("s3", "CreateBucket", False, 1),
@@ -113,9 +114,11 @@ class _World:
         self.ipv6 = [f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}" for _ in range(20)]
         self.attacker_ip = "198.51.100.77"
 
-    def actor(self, account: str) -> dict:
+    def actor(self, account: str, t: dt.datetime) -> dict:
         rng = self.rng
-        kind = rng.choices(["IAMUser", "AssumedRole", "AWSService", "Root", "FederatedUser"], [40, 40, 12, 2, 6])[0]
+        started = _iso(t - dt.timedelta(seconds=rng.randrange(60, 3600)))
+        kind = rng.choices(["IAMUser", "AssumedRole", "AWSService", "Root", "FederatedUser", "IdentityCenterUser"],
+                           [40, 40, 12, 2, 5, 1])[0]
         key = "ASIA" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=16))
         if kind == "IAMUser":
             name = rng.choice(USERS)
@@ -126,15 +129,23 @@ class _World:
             session = rng.choice([rng.choice(USERS) + "@example.com", f"session-{rng.randrange(10**6)}",
                                   "botocore-session-" + str(rng.randrange(10**9))])
             rid = "AROA" + _hexid(role, account)
-            return {"type": "AssumedRole", "principalId": f"{rid}:{session}",
+            out = {"type": "AssumedRole", "principalId": f"{rid}:{session}",
                     "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "accountId": account,
                     "accessKeyId": key, "sessionContext": {
                         "sessionIssuer": {"type": "Role", "principalId": rid, "arn": f"arn:aws:iam::{account}:role/{role}",
                                           "accountId": account, "userName": role},
                         "webIdFederationData": {},
-                        "attributes": {"creationDate": "", "mfaAuthenticated": rng.choice(["true", "false"])}}}
+                        "attributes": {"creationDate": started, "mfaAuthenticated": rng.choice(["true", "false"])}}}
+            if rng.random() < 0.15:  # the role was assumed with a source identity set
+                out["sessionContext"]["sourceIdentity"] = rng.choice(USERS) + "@example.com"
+            return out
         if kind == "AWSService":
             return {"type": "AWSService", "invokedBy": rng.choice(SERVICES)}
+        if kind == "IdentityCenterUser":
+            return {"type": "IdentityCenterUser", "accountId": account, "onBehalfOf": {
+                "userId": str(uuid.UUID(int=rng.getrandbits(128))),
+                "identityStoreArn": f"arn:aws:identitystore::{account}:identitystore/d-{_hexid('store', account)[:10]}"},
+                    "credentialId": "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=24))}
         if kind == "Root":
             return {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
                     "accountId": account, "accessKeyId": key}
@@ -144,7 +155,7 @@ class _World:
                 "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": "AIDA" + _hexid(name, account),
                                                      "arn": f"arn:aws:iam::{account}:user/{name}",
                                                      "accountId": account, "userName": name},
-                                   "attributes": {"creationDate": "", "mfaAuthenticated": "false"}}}
+                                   "attributes": {"creationDate": started, "mfaAuthenticated": "false"}}}
 
     def source(self, actor: dict) -> tuple[str, str]:
         rng = self.rng
@@ -222,6 +233,14 @@ def _payload(w: _World, service: str, name: str, account: str, region: str) -> t
         return ({"instanceId": iid, "allocationId": f"eipalloc-{rng.randrange(16**17):017x}"},
                 {"requestId": str(uuid.UUID(int=rng.getrandbits(128))), "_return": True,
                  "associationId": f"eipassoc-{rng.randrange(16**17):017x}"})
+    if name == "CreateGroup":
+        group = rng.choice(["admins", "developers", "auditors", "break-glass"])
+        return ({"groupName": group}, {"group": {"path": "/", "groupName": group, "groupId": "AGPA" + _hexid(group, account),
+                                                 "arn": f"arn:aws:iam::{account}:group/{group}",
+                                                 "createDate": "Nov 1, 2026 10:00:00 AM"}})
+    if name == "UpdateUser":
+        old = rng.choice(USERS)
+        return {"userName": old, "newUserName": old + rng.choice(["-old", "2", "-admin"])}, None
     if name in ("CreateUser", "DeleteUser", "CreateLoginProfile", "CreateAccessKey", "AttachUserPolicy"):
         target = rng.choice(USERS + ("svc-backup", "temp-admin", "ci-deployer"))
         req = {"userName": target}
@@ -261,7 +280,7 @@ def _payload(w: _World, service: str, name: str, account: str, region: str) -> t
 def _event(w: _World, t: dt.datetime, account: str, region: str, api: tuple) -> dict:
     rng = w.rng
     service, name, read_only, _ = api
-    actor = w.actor(account)
+    actor = w.actor(account, t)
     ip, ua = w.source(actor)
     ev: dict = {"eventVersion": "1.09", "userIdentity": actor, "eventTime": _iso(t),
                 "eventSource": f"{service}.amazonaws.com", "eventName": name, "awsRegion": region,
@@ -284,6 +303,20 @@ def _event(w: _World, t: dt.datetime, account: str, region: str, api: tuple) -> 
                "readOnly": read_only, "eventType": "AwsApiCall", "managementEvent": service not in ("s3", "lambda")
                or name in ("ListBuckets", "CreateBucket", "PutBucketPolicy", "GetBucketPolicy"),
                "recipientAccountId": account, "eventCategory": "Management"})
+    if service == "dynamodb":
+        ev["apiVersion"] = "2012-08-10"
+    if name == "AssumeRole" and rng.random() < 0.3:  # a cross-account call: both accounts get a copy
+        ev["sharedEventID"] = str(uuid.UUID(int=rng.getrandbits(128)))
+    if service == "s3" and req and rng.random() < 0.15:  # through a VPC endpoint, possibly another account's
+        ev["vpcEndpointId"] = f"vpce-{rng.randrange(16**8):08x}"
+        ev["vpcEndpointAccountId"] = account if rng.random() < 0.7 else w.accounts[-1]
+    if service == "s3" and req and rng.random() < 0.01:  # an S3-compatible call from a Snow/Outposts device
+        ev["edgeDeviceDetails"] = {"type": "storage-device", "deviceID": f"JID-{rng.randrange(10**8)}",
+                                   "snowJobId": str(uuid.UUID(int=rng.getrandbits(128)))}
+    if rng.random() < 0.005:  # CloudTrail re-sends an event it had to correct or delay
+        ev["addendum"] = {"reason": rng.choice(["DELIVERY_DELAY", "UPDATED_DATA", "SERVICE_OUTAGE"]),
+                          "updatedFields": "userIdentity,requestParameters", "originalRequestID": ev["requestID"],
+                          "originalEventID": ev["eventID"]}
     if service == "s3" and req:
         ev["resources"] = [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{req['bucketName']}/{req['key']}"},
                            {"accountId": account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{req['bucketName']}"}]
@@ -292,9 +325,12 @@ def _event(w: _World, t: dt.datetime, account: str, region: str, api: tuple) -> 
                                      "x-amz-id-2": "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789+/=", k=76)),
                                      "bytesTransferredOut": rng.randrange(10**7)}
     if ip not in ("AWS Internal",) and not ip.endswith("amazonaws.com"):
-        ev["tlsDetails"] = {"tlsVersion": rng.choice(["TLSv1.2", "TLSv1.3"]),
-                            "cipherSuite": rng.choice(["ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"]),
+        tls13 = rng.random() < 0.5
+        ev["tlsDetails"] = {"tlsVersion": "TLSv1.3" if tls13 else "TLSv1.2",
+                            "cipherSuite": "TLS_AES_128_GCM_SHA256" if tls13 else "ECDHE-RSA-AES128-GCM-SHA256",
                             "clientProvidedHostHeader": f"{service}.{region}.amazonaws.com"}
+        if tls13:
+            ev["tlsDetails"]["keyExchange"] = rng.choice(["x25519", "secp256r1", "X25519MLKEM768"])
         ev["sessionCredentialFromConsole"] = "true" if ua in CONSOLE_UA else None
         if ev["sessionCredentialFromConsole"] is None:
             del ev["sessionCredentialFromConsole"]
@@ -323,6 +359,38 @@ def _console_login(w: _World, t: dt.datetime, account: str, user: str, ok: bool,
 _DIURNAL = [1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 9, 8, 9, 10, 10, 9, 7, 5, 3, 2, 2, 1, 1]
 
 
+def _service_event(w: _World, t: dt.datetime, account: str, region: str) -> dict:
+    """An event AWS itself emits (eventType AwsServiceEvent), here a scheduled KMS key rotation."""
+    rng = w.rng
+    key = f"arn:aws:kms:{region}:{account}:key/{uuid.UUID(int=rng.getrandbits(128))}"
+    return {"eventVersion": "1.09", "userIdentity": {"accountId": account, "invokedBy": "kms.amazonaws.com"},
+            "eventTime": _iso(t), "eventSource": "kms.amazonaws.com", "eventName": "RotateKey", "awsRegion": region,
+            "sourceIPAddress": "kms.amazonaws.com", "userAgent": "kms.amazonaws.com", "requestParameters": None,
+            "responseElements": None, "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "readOnly": False,
+            "resources": [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key}],
+            "eventType": "AwsServiceEvent", "managementEvent": True, "recipientAccountId": account,
+            "serviceEventDetails": {"keyId": key.rsplit("/", 1)[1], "rotationType": "AUTOMATIC"},
+            "eventCategory": "Management"}
+
+
+def _insights(w: _World, account: str, region: str, day: dt.date) -> list[dict]:
+    """A CloudTrail Insights start/end pair: an unusual burst of one API's calls in one account and region."""
+    rng = w.rng
+    start = dt.datetime.combine(day, dt.time(rng.randrange(8, 18)), dt.timezone.utc)
+    shared = str(uuid.UUID(int=rng.getrandbits(128)))
+    name = rng.choice(["RunInstances", "AssumeRole", "GetObject", "DeleteObject"])
+    out = []
+    for state, t in (("Start", start), ("End", start + dt.timedelta(minutes=rng.randrange(5, 60)))):
+        out.append({"eventVersion": "1.08", "eventTime": _iso(t), "awsRegion": region,
+                    "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "eventType": "AwsCloudTrailInsight",
+                    "recipientAccountId": account, "sharedEventID": shared, "eventCategory": "Insight",
+                    "insightDetails": {"state": state, "eventSource": "ec2.amazonaws.com", "eventName": name,
+                                       "insightType": "ApiCallRateInsight", "insightContext": {"statistics": {
+                                           "baseline": {"average": round(rng.uniform(0.01, 1), 4)},
+                                           "insight": {"average": round(rng.uniform(5, 50), 4)}}}}})
+    return out
+
+
 def _events(spec: Spec, w: _World) -> list[tuple[dt.datetime, str, str, dict]]:
     rng = w.rng
     start = dt.datetime.combine(spec.start, dt.time(), dt.timezone.utc)
@@ -339,7 +407,9 @@ def _events(spec: Spec, w: _World) -> list[tuple[dt.datetime, str, str, dict]]:
         hour = rng.choices(range(24), hours[(account, region)])[0]
         t = start + dt.timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
         api = rng.choices(APIS, weights)[0]
-        if api[1] == "ConsoleLogin":
+        if rng.random() < 0.003:
+            ev = _service_event(w, t, account, region)
+        elif api[1] == "ConsoleLogin":
             ev = _console_login(w, t, account, rng.choice(USERS), rng.random() > 0.2)
             region = ev["awsRegion"] if ev["awsRegion"] in w.regions else region
             ev["awsRegion"] = region
@@ -399,7 +469,19 @@ def generate(spec: Spec, out_dir: str) -> dict:
         logs_by_day.setdefault((account, region, window.date()), []).append({
             "s3Bucket": "trailhouse-demo-trail", "s3Object": rel, "hashValue": hashlib.sha256(body).hexdigest(),
             "hashAlgorithm": "SHA-256", "newestEventTime": max(times), "oldestEventTime": min(times)})
-    previous: dict[tuple[str, str], str] = {}
+    insights = 0
+    for account, region, day in sorted(logs_by_day):
+        if day >= spec.start + dt.timedelta(days=spec.days):
+            continue  # only deliveries spilling past the last day: no activity of its own
+        records = _insights(w, account, region, day)
+        name = f"{account}_CloudTrail-Insight_{region}_{day:%Y%m%d}T2359Z_{_rand16(rng)}.json.gz"
+        path = root / f"AWSLogs/{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/{name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = igzip.compress(_encoder.encode({"Records": records}), 3, mtime=0)
+        path.write_bytes(data)
+        size += len(data)
+        insights += len(records)
+    previous: dict[tuple[str, str], tuple[str, bytes]] = {}  # the chain: each digest names the one before it
     for (account, region, day), logs in sorted(logs_by_day.items()):
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
         name = f"{account}_CloudTrail-Digest_{region}_trailhouse-demo_{region}_{end:%Y%m%dT%H%M%SZ}.json.gz"
@@ -410,18 +492,22 @@ def generate(spec: Spec, out_dir: str) -> dict:
                   "digestSignatureAlgorithm": "SHA256withRSA",
                   "newestEventTime": max(x["newestEventTime"] for x in logs),
                   "oldestEventTime": min(x["oldestEventTime"] for x in logs),
-                  "previousDigestS3Bucket": "trailhouse-demo-trail" if (account, region) in previous else None,
-                  "previousDigestS3Object": previous.get((account, region)),
-                  "previousDigestHashValue": None, "previousDigestHashAlgorithm": "SHA-256",
-                  "previousDigestSignature": None, "logFiles": logs}
-        previous[(account, region)] = rel
-        data = igzip.compress(_encoder.encode(digest), 3, mtime=0)
+                  "previousDigestS3Bucket": None, "previousDigestS3Object": None, "previousDigestHashValue": None,
+                  "previousDigestHashAlgorithm": "SHA-256", "previousDigestSignature": None, "logFiles": logs}
+        if (account, region) in previous:
+            prev_key, prev_body = previous[(account, region)]
+            digest.update({"previousDigestS3Bucket": "trailhouse-demo-trail", "previousDigestS3Object": prev_key,
+                           "previousDigestHashValue": hashlib.sha256(prev_body).hexdigest(),
+                           "previousDigestSignature": hashlib.sha512(prev_body).hexdigest() * 4})
+        body = _encoder.encode(digest)
+        previous[(account, region)] = (rel, body)
+        data = igzip.compress(body, 3, mtime=0)
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         digests += 1
         size += len(data)
-    return {"events": n_events, "files": files, "digests": digests, "bytes": size}
+    return {"events": n_events + insights, "files": files, "digests": digests, "insights": insights, "bytes": size}
 
 
 def _window_minutes(spec: Spec, streams: int) -> int:

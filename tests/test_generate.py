@@ -20,7 +20,7 @@ def _tree(root: Path) -> dict[str, str]:
 def _records(root: Path) -> list[dict]:
     out = []
     for p in sorted(root.rglob("*.json.gz")):
-        if "CloudTrail-Digest" not in str(p):
+        if "/CloudTrail/" in str(p):
             out.extend(json.loads(gzip.decompress(p.read_bytes()))["Records"])
     return out
 
@@ -46,8 +46,12 @@ def test_generated_trail_looks_like_cloudtrail(tmp_path):
     assert not (tmp_path / "one").exists()
     assert len(recs) >= 20000  # plus re-deliveries
     assert len({r["eventID"] for r in recs}) == 20000
-    types = Counter(r["userIdentity"]["type"] for r in recs)
-    assert set(types) == {"IAMUser", "AssumedRole", "Root", "AWSService", "FederatedUser"}
+    types = Counter(r["userIdentity"].get("type") for r in recs if r["userIdentity"].get("type"))
+    assert set(types) == {"IAMUser", "AssumedRole", "Root", "AWSService", "FederatedUser", "IdentityCenterUser"}
+    assert any(r.get("eventType") == "AwsServiceEvent" and r.get("serviceEventDetails") for r in recs)
+    insight_files = list(tmp_path.rglob("*CloudTrail-Insight*.json.gz"))
+    assert insight_files and all(r["eventType"] == "AwsCloudTrailInsight" for p in insight_files
+                                 for r in json.loads(gzip.decompress(p.read_bytes()))["Records"])
     assert len({r["userAgent"] for r in recs}) >= 90
     assert len({r["eventSource"] for r in recs}) >= 12 and len({r["eventName"] for r in recs}) >= 50
     sources = [r["sourceIPAddress"] for r in recs]
