@@ -28,6 +28,9 @@ demo: install
 	@echo
 	@echo "First query: the ten most frequent API calls, and how many failed"
 	$(BIN)/trailhouse sql --lake $(LAKE) "SELECT event.provider, event.action, count(*) AS calls, count(*) FILTER (event.outcome = 'failure') AS failed FROM events GROUP BY ALL ORDER BY calls DESC LIMIT 10"
+	@echo
+	@echo "Findings of the IAM/EC2 use cases, by rule:"
+	$(BIN)/trailhouse sql --lake $(LAKE) "SELECT rule, wazuh_rule_id, level, count(*) AS findings FROM findings GROUP BY ALL ORDER BY level DESC, rule"
 
 test: install-dev
 	$(BIN)/python -m pytest -q

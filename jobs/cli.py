@@ -59,10 +59,26 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=_positive, default=2)
     gen.add_argument("--start", type=_date, default=dt.date(2026, 11, 1), help="first day (default 2026-11-01)")
 
-    sql = sub.add_parser("sql", help="run SQL over the lake (views: events, digests)")
+    sql = sub.add_parser("sql", help="run SQL over the lake, with every view of queries/ registered")
     sql.add_argument("--lake", required=True)
+    _output_options(sql)
     sql.add_argument("query", metavar="SQL")
+
+    fnd = sub.add_parser("findings", help="the use-case alerts: counts per rule, then the findings")
+    fnd.add_argument("--lake", required=True)
+    fnd.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
+    fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
+    _output_options(fnd)
+
+    cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
+    cat.add_argument("--lake", required=True)
+    cat.add_argument("--db", required=True, metavar="FILE.duckdb")
     return p
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    p.add_argument("--output", metavar="FILE", help="write there instead of standard output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "sql":
             return _sql(args)
+        if args.command == "findings":
+            return _findings(args)
+        if args.command == "catalog":
+            return _catalog(args)
     except UsageError as exc:
         print(f"trailhouse: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -119,18 +139,63 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sql(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from queries import connect
+def _connect(lake: str, database: str = ":memory:"):
+    from queries import LakeNotFound, connect
 
     try:
-        con = connect(args.lake)
-        rel = con.sql(args.query)
-    except duckdb.Error as exc:
-        raise UsageError(str(exc).splitlines()[0]) from None
-    if rel is not None:
-        rel.show(max_width=200, max_rows=50)
+        return connect(lake, database)
+    except LakeNotFound as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot open the lake {lake}: {exc}") from None
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from jobs.output import write
+
+    con = _connect(args.lake)
+    write(con, args.query, args.format, args.output)
+    return EXIT_OK
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from jobs.output import write
+
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    con = _connect(args.lake)
+    where = []
+    if args.since:
+        where.append(f"event_date >= DATE '{args.since}'")
+    if args.until:
+        where.append(f"event_date <= DATE '{args.until}'")
+    scope = ("WHERE " + " AND ".join(where)) if where else ""
+    con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM findings {scope}")
+    summary = ("SELECT rule, wazuh_rule_id, level, count(*) AS findings, min(\"@timestamp\") AS first, "
+               "max(\"@timestamp\") AS last FROM selected GROUP BY ALL ORDER BY level DESC, rule")
+    listing = "SELECT * EXCLUDE (event_date) FROM selected ORDER BY \"@timestamp\", rule"
+    if args.format == "table" and not args.output:
+        write(con, summary, "table", None)
+        write(con, listing, "table", None, max_rows=1000)
+    else:  # the findings are the data; the summary goes to the terminal
+        write(con, summary, "table", None, stream=sys.stderr)
+        write(con, listing, args.format, args.output)
+    return EXIT_OK
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    import pathlib
+
+    db = pathlib.Path(args.db)
+    tmp = db.with_name(db.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    con = _connect(args.lake, str(tmp))
+    views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+    con.close()
+    tmp.replace(db)
+    print(f"wrote {db} with {len(views)} views over {args.lake}: {', '.join(views)}")
+    if "://" in args.lake:
+        print("the lake is on S3: open it with the DuckDB httpfs extension and S3 credentials, or use trailhouse sql")
     return EXIT_OK
 
 

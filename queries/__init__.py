@@ -1,29 +1,93 @@
-"""DuckDB views over the lake, one per .sql file, registered in dependency order."""
+"""DuckDB views over the lake, one per .sql file, registered in dependency order.
+
+The order is read from the SQL itself (a view depends on the views it selects FROM or
+JOINs), so adding a view is adding a file. A lake on S3 is read through s3fs,
+registered as a DuckDB filesystem: no DuckDB extension is downloaded.
+"""
 
 from __future__ import annotations
 
+import re
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 import duckdb
+import fsspec
+import pyarrow as pa
+from fsspec.core import url_to_fs
+
+from transforms.schema import arrow_schema
 
 HERE = Path(__file__).parent
-#: Views in the order they must be created (later ones read earlier ones).
-VIEWS = ("events", "digests")
+#: Tables of the lake that a view reads directly; each is an empty view while the lake has no data for it.
+TABLES = ("events", "digests")
+
+
+class LakeNotFound(Exception):
+    """The lake has no events to query."""
+
+
+def view_names() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.sql"))
 
 
 def view_sql(name: str, lake: str) -> str:
     """A view's SQL with the lake location filled in."""
-    text = (HERE / f"{name}.sql").read_text()
-    return text.replace("{lake}", lake.rstrip("/").replace("'", "''"))
+    return (HERE / f"{name}.sql").read_text().replace("{lake}", lake.rstrip("/").replace("'", "''"))
+
+
+def dependencies() -> dict[str, set[str]]:
+    names = view_names()
+    deps = {}
+    for name in names:
+        body = re.sub(r"--[^\n]*", "", (HERE / f"{name}.sql").read_text())
+        deps[name] = {other for other in names if other != name
+                      and re.search(rf"\b(?:FROM|JOIN)\s+{re.escape(other)}\b", body, re.IGNORECASE)}
+    return deps
+
+
+def creation_order() -> list[str]:
+    return list(TopologicalSorter(dependencies()).static_order())
+
+
+def _location(lake: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and the absolute lake location (s3://… or a local absolute path)."""
+    fs, path = url_to_fs(lake)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):
+        return fs, str(Path(path).absolute())
+    return fs, fs.unstrip_protocol(path)
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if isinstance(t, pa.ExtensionType):
+        return "JSON"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in t) + ")"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    return {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN", pa.int64(): "BIGINT", pa.int32(): "INTEGER"}[t]
+
+
+def empty_table_sql(table: str) -> str:
+    """A view with the table's columns and no rows, for a lake that has no data for it yet."""
+    cols = ", ".join(f'NULL::{_duck_type(f.type)} AS "{f.name}"' for f in arrow_schema(table))
+    return f"CREATE OR REPLACE VIEW {table} AS SELECT {cols}, NULL::DATE AS event_date WHERE false"
 
 
 def connect(lake: str, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A connection with every view registered; tables with no data yet become empty views."""
+    """A connection with every view registered over the lake."""
+    fs, root = _location(lake)
+    if not fs.glob(f"{root}/events/*/*.parquet"):
+        raise LakeNotFound(f"no events in {lake}: run `trailhouse ingest … --lake {lake}` first")
     con = duckdb.connect(database, config={"autoinstall_known_extensions": False,
                                            "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
-    root = Path(lake)
-    for name in VIEWS:
-        if any(root.glob(f"{name}/*/*.parquet")):
-            con.execute(view_sql(name, str(root.absolute())))
+    if not root.startswith("/"):
+        con.register_filesystem(fs)
+    missing = {t for t in TABLES if not fs.glob(f"{root}/{t}/*/*.parquet")}
+    for name in creation_order():
+        con.execute(empty_table_sql(name) if name in missing else view_sql(name, root))
     return con

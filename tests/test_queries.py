@@ -1,0 +1,269 @@
+"""The use-case views, findings and the query CLI, on hand-made trails with known answers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.cli import main
+from queries import connect, creation_order, dependencies, view_names
+from tests.conftest import SAMPLE, ingest, record, shared_path, trail_path, write
+
+ACCT, OTHER = "111122223333", "444455556666"
+T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def at(seconds: float) -> str:
+    return (T0 + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def login(user: str, seconds: float, ok: bool = False, ip: str = "198.51.100.1", account: str = ACCT,
+          error_code: str | None = None, eid: str | None = None) -> dict:
+    rec = record("ConsoleLogin", at(seconds), account=account, user=user, eid=eid, eventSource="signin.amazonaws.com",
+                 sourceIPAddress=ip, requestParameters=None,
+                 responseElements={"ConsoleLogin": "Success" if ok else "Failure"})
+    if not ok:
+        rec["errorMessage"] = "Failed authentication"
+    if error_code:
+        rec["errorCode"] = error_code
+    return rec
+
+
+def lake_of(tmp_path, records: list[dict]):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01"), records)
+    assert ingest(src, "--lake", lake) == 0
+    return connect(str(lake))
+
+
+def rows(con, query: str) -> list[tuple]:
+    return con.sql(query).fetchall()
+
+
+def test_break_in_needs_five_failures_within_360_seconds(tmp_path):
+    events = (
+        [login("four", 10 * i) for i in range(4)]  # 4 failures: not enough
+        + [login("five", s, ip=f"198.51.100.{i % 3 + 1}") for i, s in enumerate((0, 90, 180, 270, 360))]  # 360 s: in
+        + [login("spread", s) for s in (0, 90, 180, 270, 361)]  # 361 s: out
+        + [login("d", 1000 + 20 * i) for i in range(0, 6, 2)] + [login("e", 1000 + 20 * i) for i in range(1, 6, 2)]
+        + [login("coded", 2000 + i, error_code="AccessDenied") for i in range(3)] + [login("coded", 2003 + i)
+                                                                                      for i in range(2)]
+        + [login("twice", 5000 + 30 * i) for i in range(5)] + [login("twice", 9000 + 30 * i) for i in range(6)]
+        + [login("five", 10 * i, account=OTHER) for i in range(4)]  # same name, other account: its own count
+        + [login("five", 400, ok=True)]
+    )
+    con = lake_of(tmp_path, events)
+    got = rows(con, """SELECT user_name, account_id, failures, strftime(window_start, '%H:%M:%S'),
+                              strftime(window_end, '%H:%M:%S'), source_ips FROM console_login_break_in ORDER BY 1, 4""")
+    assert got == [
+        ("coded", ACCT, 5, "10:33:20", "10:33:24", ["198.51.100.1"]),
+        ("five", ACCT, 5, "10:00:00", "10:06:00", ["198.51.100.1", "198.51.100.2", "198.51.100.3"]),
+        ("twice", ACCT, 5, "11:23:20", "11:25:20", ["198.51.100.1"]),
+        ("twice", ACCT, 6, "12:30:00", "12:32:30", ["198.51.100.1"]),
+    ]
+    # interleaved users d and e: 6 failures in 100 s together, which Wazuh 80255 would count as a break-in
+    assert rows(con, "SELECT count(*) FROM console_login_failure WHERE user.name IN ('d', 'e')") == [(6,)]
+    assert rows(con, "SELECT count(*) FROM console_login_success") == [(1,)]
+    assert rows(con, "SELECT count(*) FROM console_login_failure") == [(len(events) - 1,)]
+
+
+def test_spray_is_many_users_from_one_address(tmp_path):
+    events = ([login(u, 60 * i, ip="203.0.113.66") for i, u in enumerate(["u1", "u2", "u1", "u3"])]
+              + [login(u, 60 * i, ip="203.0.113.77") for i, u in enumerate(["v1", "v2", "v1", "v2"])]
+              + [login(u, 700 * i, ip="203.0.113.88") for i, u in enumerate(["w1", "w2", "w3"])])
+    con = lake_of(tmp_path, events)
+    assert rows(con, "SELECT source_ip, users, failures, user_names FROM console_login_spray") == [
+        ("203.0.113.66", 3, 4, ["u1", "u2", "u3"])]
+
+
+def test_ec2_and_iam_use_cases(tmp_path):
+    def ec2(name: str, eid: str, code: str | None = None) -> dict:
+        rec = record(name, at(len(eid)), eid=eid)
+        if code:
+            rec.update(errorCode=code, errorMessage="You are not authorized to perform this operation.")
+        return rec
+
+    def iam(eid: str, code: str | None = None) -> dict:
+        rec = record("CreateUser", at(1), eid=eid, eventSource="iam.amazonaws.com",
+                     requestParameters={"userName": "backdoor"})
+        if code:
+            rec.update(errorCode=code, errorMessage="denied or failed")
+        return rec
+
+    con = lake_of(tmp_path, [
+        ec2("RunInstances", "run-ok"), ec2("RunInstances", "run-denied", "Client.UnauthorizedOperation"),
+        ec2("RunInstances", "run-throttled", "Client.RequestLimitExceeded"),
+        ec2("RunInstances", "run-dryrun", "Client.DryRunOperation"),
+        ec2("StartInstances", "start-ok"), ec2("StartInstances", "start-denied", "UnauthorizedOperation"),
+        ec2("StopInstances", "stop-ok"), ec2("CreateSecurityGroup", "sg-ok"),
+        ec2("CreateSecurityGroup", "sg-denied", "Client.UnauthorizedOperation"),
+        ec2("AllocateAddress", "eip-ok"), ec2("AssociateAddress", "assoc-ok"),
+        ec2("TerminateInstances", "term-denied", "Client.UnauthorizedOperation"),  # not one of the six
+        iam("user-ok"), iam("user-denied", "AccessDenied"), iam("user-exists", "EntityAlreadyExists"),
+    ])
+    expected = {
+        "ec2_instance_run": ["run-ok"], "ec2_instance_start": ["start-ok"], "ec2_instance_stop": ["stop-ok"],
+        "ec2_security_group_created": ["sg-ok"], "ec2_address_allocated": ["eip-ok"],
+        "ec2_address_associated": ["assoc-ok"], "ec2_denied": ["run-denied", "sg-denied", "start-denied"],
+        "iam_user_created": ["user-ok"], "iam_user_creation_denied": ["user-denied"],
+    }
+    for view, ids in expected.items():
+        assert [r[0] for r in rows(con, f"SELECT event.id FROM {view} ORDER BY 1")] == ids, view
+    found = rows(con, "SELECT rule, wazuh_rule_id, level, event_id, user_name FROM findings ORDER BY rule, event_id")
+    assert found == [
+        ("ec2_address_allocated", 80202, 3, "eip-ok", "alice"), ("ec2_address_associated", 80202, 3, "assoc-ok", "alice"),
+        ("ec2_denied", 80203, 4, "run-denied", "alice"), ("ec2_denied", 80203, 4, "sg-denied", "alice"),
+        ("ec2_denied", 80203, 4, "start-denied", "alice"), ("ec2_instance_run", 80202, 3, "run-ok", "alice"),
+        ("ec2_instance_start", 80202, 3, "start-ok", "alice"), ("ec2_instance_stop", 80202, 3, "stop-ok", "alice"),
+        ("ec2_security_group_created", 80202, 3, "sg-ok", "alice"),
+        ("iam_user_created", 80202, 3, "user-ok", "alice"), ("iam_user_creation_denied", 80250, 5, "user-denied", "alice"),
+    ]
+    assert rows(con, "SELECT title FROM findings WHERE rule = 'iam_user_creation_denied'") == [
+        ("IAM user creation denied: backdoor",)]
+
+
+def test_findings_levels_for_logins_and_bursts(tmp_path):
+    con = lake_of(tmp_path, [login("mallory", 20 * i, ip="192.0.2.9") for i in range(6)] + [login("ok", 0, ok=True)])
+    got = rows(con, "SELECT rule, wazuh_rule_id, level, count(*) FROM findings GROUP BY ALL ORDER BY rule")
+    assert got == [("console_login_break_in", 80255, 10, 1), ("console_login_failure", 80254, 5, 6),
+                   ("console_login_success", 80253, 3, 1)]
+    (title, source) = rows(con, "SELECT title, source_ip FROM findings WHERE level = 10")[0]
+    assert title == "Possible break-in: 6 failed console logins for mallory within 100 s" and source == "192.0.2.9"
+
+
+def test_a_day_query_reads_one_partition_of_thirty(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    start = dt.date(2026, 10, 1)
+    for n in range(30):
+        day = (start + dt.timedelta(days=n)).isoformat()
+        write(trail_path(src, ACCT, "us-east-1", day), [record("RunInstances", day + "T12:00:00Z"),
+                                                         login("x", 0, ok=True) | {"eventTime": day + "T13:00:00Z"}])
+    assert ingest(src, "--lake", lake) == 0
+    con = connect(str(lake))
+    for query in ("SELECT count(*) FROM events WHERE event_date = DATE '2026-10-15'",
+                  "SELECT count(*) FROM ec2_instance_run WHERE event_date = DATE '2026-10-15'",
+                  "SELECT count(*) FROM findings WHERE event_date = DATE '2026-10-15' AND level < 10"):
+        plan = con.sql("EXPLAIN ANALYZE " + query).fetchall()[0][1]
+        files = [int(n) for n in re.findall(r"Total Files Read: (\d+)", plan)]
+        assert files and all(n == 1 for n in files), (query, files)
+    assert rows(con, "SELECT count(*) FROM findings WHERE event_date = DATE '2026-10-15'") == [(2,)]
+
+
+def test_views_load_in_dependency_order_with_headers():
+    order = creation_order()
+    assert set(order) == set(view_names()) and len(view_names()) >= 17
+    for view, deps in dependencies().items():
+        assert all(order.index(d) < order.index(view) for d in deps), view
+    assert dependencies()["findings"] >= {"ec2_denied", "console_login_break_in", "console_login_spray"}
+    from queries import HERE
+
+    for name in view_names():
+        text = (HERE / f"{name}.sql").read_text()
+        assert text.startswith(f"-- {name}: "), name
+        assert "-- Wazuh rule:" in text and "-- Columns:" in text and f"VIEW {name} AS" in text, name
+
+
+def test_views_run_over_the_sample_and_the_shared_datasets(tmp_path):
+    lake = tmp_path / "lake"
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    con = connect(str(lake))
+    counts = {v: rows(con, f"SELECT count(*) FROM {v}")[0][0] for v in view_names()}
+    assert counts["events"] > 3000 and counts["findings"] > 50 and counts["console_login_break_in"] == 1
+    shared_lake = tmp_path / "shared"
+    ingest(shared_path("datasets"), "--lake", shared_lake)
+    con = connect(str(shared_lake))
+    shared = {v: rows(con, f"SELECT count(*) FROM {v}")[0][0] for v in view_names()}
+    assert shared["console_login_failure"] >= 1 and shared["events"] > 24000 and shared["digests"] == 0
+    assert [d[0] for d in con.sql("DESCRIBE digests").fetchall()][:3] == ["@timestamp", "event", "cloud"]
+
+
+def test_sql_formats(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    capsys.readouterr()
+    query = ("SELECT event.id, event.action, cloud, \"@timestamp\", aws.cloudtrail.request_parameters AS rp "
+             "FROM events WHERE event.action = 'CreateUser' ORDER BY event.id")
+    assert main(["sql", "--lake", str(lake), "--format", "json", query]) == 0
+    data = json.loads(capsys.readouterr().out)
+    n = connect(str(lake)).sql("SELECT count(*) FROM events WHERE event.action = 'CreateUser'").fetchall()[0][0]
+    assert len(data) == n > 0 and data[0]["cloud"]["provider"] == "aws" and data[0]["action"] == "CreateUser"
+    assert "userName" in (data[0]["rp"] if isinstance(data[0]["rp"], dict) else json.loads(data[0]["rp"]))
+    assert main(["sql", "--lake", str(lake), "--format", "csv", query]) == 0
+    table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert table[0] == ["id", "action", "cloud", "@timestamp", "rp"] and len(table) == n + 1
+    out = tmp_path / "x.parquet"
+    assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(out), query]) == 0
+    assert pq.read_table(out).num_rows == n
+    assert main(["sql", "--lake", str(lake), "SELECT count(*) AS n FROM iam_user_created"]) == 0
+    assert "│" in capsys.readouterr().out
+    assert main(["sql", "--lake", str(lake), "--format", "parquet", query]) == 2
+
+
+def test_sql_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    assert main(["sql", "--lake", str(lake), "SELECT 1"]) == 2
+    assert "no events in" in capsys.readouterr().err
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    capsys.readouterr()
+    for bad in ("SELEC 1", "SELECT nope FROM events", "SELECT * FROM no_such_view"):
+        assert main(["sql", "--lake", str(lake), bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("trailhouse: ") and "\n" not in err and "Traceback" not in err
+
+
+def test_findings_command_filters_by_day(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    capsys.readouterr()
+    assert main(["findings", "--lake", str(lake), "--since", "2026-11-02", "--until", "2026-11-02",
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    found = json.loads(captured.out)
+    assert found and all(f["@timestamp"].startswith("2026-11-02") for f in found)
+    assert "console_login_break_in" in captured.err  # the summary goes to the terminal
+    con = connect(str(lake))
+    assert len(found) == con.sql("SELECT count(*) FROM findings WHERE event_date = DATE '2026-11-02'").fetchall()[0][0]
+    assert main(["findings", "--lake", str(lake)]) == 0
+    assert "wazuh_rule_id" in capsys.readouterr().out
+
+
+def test_catalog_is_a_duckdb_database_of_views(tmp_path, monkeypatch):
+    lake = tmp_path / "lake"
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["catalog", "--lake", "lake", "--db", "trail.duckdb"]) == 0
+    con = duckdb.connect(str(tmp_path / "trail.duckdb"), read_only=True)
+    views = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views == set(view_names())
+    assert con.sql("SELECT count(*) FROM iam_user_created").fetchall()[0][0] > 0
+
+
+def test_s3_lake_is_queried_through_s3fs(tmp_path, s3_endpoint, capsys):
+    import s3fs
+
+    lake = tmp_path / "lake"
+    ingest(SAMPLE, "--lake", lake, "--workers", "1")
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("lakes")
+    fs.put(str(lake / "events"), "lakes/prod/events", recursive=True)
+    capsys.readouterr()
+    query = "SELECT count(*) AS n, count(DISTINCT event.id) AS ids FROM events"
+    assert main(["sql", "--lake", "s3://lakes/prod", "--format", "csv", query]) == 0
+    remote = capsys.readouterr().out
+    assert main(["sql", "--lake", str(lake), "--format", "csv", query]) == 0
+    assert remote == capsys.readouterr().out and remote.splitlines()[1].split(",")[0] != "0"
+    assert main(["findings", "--lake", "s3://lakes/prod", "--format", "csv"]) == 0
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    from tests.test_s3_source import s3_endpoint as fixture
+
+    yield from fixture.__wrapped__(monkeypatch)
