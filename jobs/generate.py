@@ -458,12 +458,8 @@ def generate(spec: Spec, out_dir: str) -> dict:
         name = f"{account}_CloudTrail_{region}_{window:%Y%m%dT%H%MZ}_{_rand16(rng)}.json.gz"
         rel = f"AWSLogs/{account}/CloudTrail/{region}/{window:%Y/%m/%d}/{name}"
         body = _encoder.encode({"Records": records})
-        data = igzip.compress(body, 3, mtime=0)
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        size += _put(root / rel, body)
         files += 1
-        size += len(data)
         n_events += len(records)
         times = [r["eventTime"] for r in records]
         logs_by_day.setdefault((account, region, window.date()), []).append({
@@ -475,11 +471,8 @@ def generate(spec: Spec, out_dir: str) -> dict:
             continue  # only deliveries spilling past the last day: no activity of its own
         records = _insights(w, account, region, day)
         name = f"{account}_CloudTrail-Insight_{region}_{day:%Y%m%d}T2359Z_{_rand16(rng)}.json.gz"
-        path = root / f"AWSLogs/{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/{name}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = igzip.compress(_encoder.encode({"Records": records}), 3, mtime=0)
-        path.write_bytes(data)
-        size += len(data)
+        size += _put(root / f"AWSLogs/{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/{name}",
+                     _encoder.encode({"Records": records}))
         insights += len(records)
     previous: dict[tuple[str, str], tuple[str, bytes]] = {}  # the chain: each digest names the one before it
     for (account, region, day), logs in sorted(logs_by_day.items()):
@@ -501,13 +494,17 @@ def generate(spec: Spec, out_dir: str) -> dict:
                            "previousDigestSignature": hashlib.sha512(prev_body).hexdigest() * 4})
         body = _encoder.encode(digest)
         previous[(account, region)] = (rel, body)
-        data = igzip.compress(body, 3, mtime=0)
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        size += _put(root / rel, body)
         digests += 1
-        size += len(data)
     return {"events": n_events + insights, "files": files, "digests": digests, "insights": insights, "bytes": size}
+
+
+def _put(path: Path, body: bytes) -> int:
+    """Write one delivered file, gzipped as CloudTrail does (no timestamp in the header: same seed, same bytes)."""
+    data = igzip.compress(body, 3, mtime=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return len(data)
 
 
 def _window_minutes(spec: Spec, streams: int) -> int:

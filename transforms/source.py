@@ -16,7 +16,7 @@ from collections.abc import Callable
 import polars as pl
 import tldextract
 
-from transforms.unique import per_unique
+from transforms.unique import per_unique, struct_field
 
 PARSED = "_source"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*$")
@@ -50,15 +50,11 @@ def parsed() -> pl.Expr:
     return per_unique(pl.col("sourceIPAddress"), classify, _DTYPE).alias(PARSED)
 
 
-def _part(name: str) -> Callable[[], pl.Expr]:
-    return lambda: pl.col(PARSED).struct.field(name)
-
-
 PREPARE: list[Callable[[], pl.Expr]] = [parsed]
 RULES: dict[str, Callable[[], pl.Expr]] = {
-    "source.ip": _part("ip"),
-    "source.domain": _part("domain"),
-    "source.registered_domain": _part("registered_domain"),
-    "source.subdomain": _part("subdomain"),
-    "source.top_level_domain": _part("top_level_domain"),
+    "source.ip": struct_field(PARSED, "ip"),
+    "source.domain": struct_field(PARSED, "domain"),
+    "source.registered_domain": struct_field(PARSED, "registered_domain"),
+    "source.subdomain": struct_field(PARSED, "subdomain"),
+    "source.top_level_domain": struct_field(PARSED, "top_level_domain"),
 }

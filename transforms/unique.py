@@ -24,3 +24,8 @@ def per_unique(expr: pl.Expr, fn: Callable[[str], Any], dtype: pl.DataType) -> p
         return rows.join(lookup, on="k", how="left", maintain_order="left")["v"]
 
     return expr.map_batches(apply, return_dtype=dtype)
+
+
+def struct_field(column: str, name: str) -> Callable[[], pl.Expr]:
+    """A rule reading one part of a struct column computed once per batch (see normalize.PREPARE)."""
+    return lambda: pl.col(column).struct.field(name)

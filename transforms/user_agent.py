@@ -7,7 +7,7 @@ from collections.abc import Callable
 import polars as pl
 import ua_parser
 
-from transforms.unique import per_unique
+from transforms.unique import per_unique, struct_field
 
 PARSED = "_user_agent"
 _FIELDS = ("name", "version", "os_name", "os_version", "os_full", "device_name")
@@ -39,16 +39,12 @@ def parsed() -> pl.Expr:
     return per_unique(pl.col("userAgent"), parse, _DTYPE).alias(PARSED)
 
 
-def _part(name: str) -> Callable[[], pl.Expr]:
-    return lambda: pl.col(PARSED).struct.field(name)
-
-
 PREPARE: list[Callable[[], pl.Expr]] = [parsed]
 RULES: dict[str, Callable[[], pl.Expr]] = {
-    "user_agent.name": _part("name"),
-    "user_agent.version": _part("version"),
-    "user_agent.os.name": _part("os_name"),
-    "user_agent.os.version": _part("os_version"),
-    "user_agent.os.full": _part("os_full"),
-    "user_agent.device.name": _part("device_name"),
+    "user_agent.name": struct_field(PARSED, "name"),
+    "user_agent.version": struct_field(PARSED, "version"),
+    "user_agent.os.name": struct_field(PARSED, "os_name"),
+    "user_agent.os.version": struct_field(PARSED, "os_version"),
+    "user_agent.os.full": struct_field(PARSED, "os_full"),
+    "user_agent.device.name": struct_field(PARSED, "device_name"),
 }
