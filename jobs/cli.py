@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _output_options(fnd)
 
+    bench = sub.add_parser("bench", help="measure ingest against the DuckDB-only load, per-event Python, the floor")
+    bench.add_argument("--events", type=_positive, default=1_000_000)
+    bench.add_argument("--workdir", default=".bench", help="where the generated bucket is cached (default .bench)")
+    bench.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
     cat.add_argument("--lake", required=True)
     cat.add_argument("--db", required=True, metavar="FILE.duckdb")
@@ -94,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _findings(args)
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "bench":
+            return _bench(args)
     except UsageError as exc:
         print(f"trailhouse: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -180,6 +188,22 @@ def _findings(args: argparse.Namespace) -> int:
     else:  # the findings are the data; the summary goes to the terminal
         write(con, summary, "table", None, stream=sys.stderr)
         write(con, listing, args.format, args.output)
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+    import pathlib
+
+    from jobs.bench import render, run
+
+    try:
+        report = run(args.events, pathlib.Path(args.workdir), args.workers)
+    except RuntimeError as exc:
+        raise RunError(str(exc)) from None
+    print(render(report))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
     return EXIT_OK
 
 

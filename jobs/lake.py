@@ -65,7 +65,7 @@ def merge_sql(table: str, existing: list[str], staged: list[str], out: str) -> l
     copy = (
         f"COPY (SELECT * EXCLUDE (filename, file_row_number, _ord) FROM {source} t "
         f"ANTI JOIN losers USING (filename, file_row_number) ORDER BY {order}) TO '{out}' "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+        f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
     )
     return [losers, copy]
 

@@ -1,0 +1,140 @@
+"""`trailhouse bench`: trailhouse against what a user would do instead, on the same files in the same run.
+
+(a) trailhouse ingest into a fresh lake; (b) the DuckDB-only load (unnest Records to Parquet, no
+normalization); (c) a straightforward per-event Python normalizer (json.loads + ua-parser per event),
+on a sample; (d) the floor: decompress and JSON-parse only. Each runs as its own process so its peak
+RSS (the whole process tree, workers included) is measured by polling /proc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jobs.generate import Spec, generate
+
+PYTHON_SAMPLE = 20_000  # events the per-event Python normalizer runs on (it is slow; its rate is what matters)
+
+
+@dataclass
+class Result:
+    name: str
+    events: int
+    seconds: float
+    peak_rss_mb: float
+    output_bytes: int
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def measure(name: str, argv: list[str], events: int, output: Path | None) -> Result:
+    """Run one command to completion, sampling its process tree's RSS every 20 ms."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode not in (0, 3):
+        raise RuntimeError(f"{name} failed ({proc.returncode}): {err.strip().splitlines()[-1:] or out}")
+    size = sum(f.stat().st_size for f in output.rglob("*.parquet")) if output and output.is_dir() else (
+        output.stat().st_size if output and output.exists() else 0)
+    return Result(name, events, seconds, peak / 2**20, size)
+
+
+def _files(bucket: Path) -> list[Path]:
+    return sorted(p for p in bucket.rglob("*.json.gz") if "/CloudTrail/" in str(p))
+
+
+def prepare(events: int, workdir: Path, seed: int = 1) -> tuple[Path, int, int]:
+    """The cached bucket for this size: (directory, events in its CloudTrail/ log files, bytes of those files)."""
+    bucket = workdir / f"bucket-{events}-{seed}"
+    marker = bucket / ".complete"
+    if not marker.exists():
+        days = max(2, min(30, events // 200_000))
+        stats = generate(Spec(events=events, seed=seed, accounts=3, regions=3, days=days), str(bucket))
+        marker.write_text(json.dumps(stats))
+    stats = json.loads(marker.read_text())
+    return bucket, stats["events"] - stats["insights"], sum(f.stat().st_size for f in _files(bucket))
+
+
+def run(events: int, workdir: Path, workers: int) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    bucket, delivered, input_bytes = prepare(events, workdir)
+    py = sys.executable
+    results = []
+    source = f"{bucket}/AWSLogs/*/CloudTrail"  # the delivered log files only, as every alternative reads
+    lake = workdir / "lake"
+    subprocess.run(["rm", "-rf", str(lake)], check=True)
+    results.append(measure("trailhouse ingest", [py, "-m", "jobs.cli", "ingest", source, "--lake", str(lake),
+                                                 "--workers", str(workers)], delivered, lake / "events"))
+    lake_no = workdir / "lake-no-original"
+    subprocess.run(["rm", "-rf", str(lake_no)], check=True)
+    results.append(measure("trailhouse --no-original", [py, "-m", "jobs.cli", "ingest", source, "--lake",
+                                                        str(lake_no), "--workers", str(workers), "--no-original"],
+                           delivered, lake_no / "events"))
+    duck_out = workdir / "duckdb-only.parquet"
+    results.append(measure("duckdb-only load", [py, "-m", "jobs.bench_alternatives", "duckdb", str(bucket),
+                                                str(duck_out), str(workers)], delivered, duck_out))
+    results.append(measure("per-event python", [py, "-m", "jobs.bench_alternatives", "python", str(bucket),
+                                                str(PYTHON_SAMPLE)], min(PYTHON_SAMPLE, delivered), None))
+    results.append(measure("floor (gunzip+parse)", [py, "-m", "jobs.bench_alternatives", "floor", str(bucket),
+                                                    str(workers)], delivered, None))
+    counted = _check_counts(lake, delivered)
+    ours = results[0].events_per_second
+    return {
+        "events": delivered, "distinct_events": counted, "input_bytes": input_bytes, "workers": workers,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "results": [{**asdict(r), "events_per_second": round(r.events_per_second),
+                     "mb_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
+                     "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
+                     "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None}
+                    for r in results],
+    }
+
+
+def _check_counts(lake: Path, delivered: int) -> int:
+    """The lake holds every distinct event: read = written + duplicates, as the run reported."""
+    runs = sorted((lake / "_state" / "runs").glob("*.json"))
+    summary = json.loads(runs[-1].read_text())
+    read = summary["events_read"]
+    if read != delivered or read != summary["events_written"] + summary["duplicates"] + summary["events_quarantined"]:
+        raise RuntimeError(f"counts do not agree: delivered {delivered}, run summary {summary}")
+    return summary["events_written"]
+
+
+def render(report: dict) -> str:
+    lines = [f"trailhouse bench · {report['events']:,} events ({report['distinct_events']:,} distinct), "
+             f"{report['input_bytes'] / 2**20:,.1f} MiB gzip input, {report['workers']} workers, "
+             f"{report['machine']['cpus']} cores",
+             f"{'':26}{'events/s':>12}{'MB/s in':>10}{'peak RSS':>11}{'B/event':>10}{'trailhouse ×':>14}"]
+    for r in report["results"]:
+        bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"
+        lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mb_per_second']:>10,.1f}"
+                     f"{r['peak_rss_mb']:>9,.0f}MB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
+    return "\n".join(lines)
