@@ -27,9 +27,9 @@ from fsspec.core import url_to_fs
 from jobs import read
 from jobs.discover import Scope, SourceFile, discover
 from jobs.errors import RunError
-from jobs.lake import PARTITION, Lake
+from jobs.lake import PARQUET_ZSTD_LEVEL, PARTITION, ROW_GROUP_SIZE, Lake
 from transforms.normalize import normalize
-from transforms.schema import FILE, arrow_schema
+from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
 BATCH_BYTES = 48 * 2**20
@@ -201,16 +201,35 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
     kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
     _bump(c, table, "filtered", good.height - kept.height)
-    schema = arrow_schema(table).append(pa.field("_ord", pa.int32()))
-    for (day,), part in kept.partition_by(PARTITION, as_dict=True).items():
-        out = staging / table / f"{PARTITION}={day}" / f"b{batch_no:06d}.parquet"
+    # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
+    # copy (file order, then record order) wins here, and the commit settles duplicates across batches.
+    key = pl.coalesce([_field(k) for k in DEDUP_KEYS[table]])
+    unique = kept.with_columns(key.alias("_key")).unique("_key", keep="first", maintain_order=True).drop("_key")
+    _bump(c, table, "duplicates", kept.height - unique.height)
+    ordered = unique.sort([_field(k) for k in SORT_KEYS[table]], nulls_last=True).drop("_ord")
+    schema = arrow_schema(table)
+    for (day,), part in ordered.partition_by(PARTITION, as_dict=True).items():
+        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part.drop(PARTITION).to_arrow().cast(schema), out, compression="lz4")  # read once, soon
+        pq.write_table(part.drop(PARTITION).to_arrow().cast(schema), out, compression="zstd",
+                       compression_level=PARQUET_ZSTD_LEVEL, row_group_size=ROW_GROUP_SIZE)
         result.staged.setdefault((table, str(day)), []).append((str(out), part.height))
 
 
+def _field(dotted: str) -> pl.Expr:
+    """A nested column by its ECS path: "cloud.account.id" → cloud → account → id."""
+    head, *rest = dotted.split(".")
+    expr = pl.col(head)
+    for part in rest:
+        expr = expr.struct.field(part)
+    return expr
+
+
+_COUNTER_NAMES = {("events", "duplicates"): "duplicates", ("digests", "duplicates"): "digest_duplicates"}
+
+
 def _bump(c: Counts, table: str, what: str, n: int) -> None:
-    name = f"{table}_{what}"
+    name = _COUNTER_NAMES.get((table, what), f"{table}_{what}")
     setattr(c, name, getattr(c, name) + n)
 
 
@@ -326,20 +345,17 @@ def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], 
     tmp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
                                  "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False, "preserve_insertion_order": False})
+                                 "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
     replace = []
     for (table, day), parts in sorted(staged.items()):
         staged_rows = sum(n for _, n in parts)
-        before, after = lake.build_partition(con, run_id, table, day, [p for p, _ in parts], opts.full_refresh)
-        dups = before + staged_rows - after
-        if table == "events":
-            counts.duplicates += dups
-            counts.events_written += after - before
-        else:
-            counts.digest_duplicates += dups
-            counts.digests_written += after - before
-        replace.append((table, day))
+        built = lake.build_partition(con, run_id, table, day, sorted(p for p, _ in parts), opts.full_refresh)
+        before, after = built if built else (0, 0)
+        _bump(counts, table, "duplicates", staged_rows - (after - before))
+        _bump(counts, table, "written", after - before)
+        if built:  # a partition whose new rows were all duplicates is left as it is
+            replace.append((table, day))
     con.close()
     remove = _stale_partitions(lake, opts, set(staged)) if opts.full_refresh else []
     partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]

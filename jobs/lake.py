@@ -1,14 +1,17 @@
 """The Parquet lake on disk: layout, lock, partition merge and the atomic commit.
 
-    LAKE/events/event_date=YYYY-MM-DD/part-<run>.parquet   normalized events
-    LAKE/digests/event_date=YYYY-MM-DD/part-<run>.parquet  one row per digest file
+    LAKE/events/event_date=YYYY-MM-DD/part-<run>-<batch>.parquet   normalized events, each file sorted
+    LAKE/digests/event_date=YYYY-MM-DD/part-<run>-<batch>.parquet  one row per digest file
     LAKE/quarantine/<run>.jsonl                             rejected files and records
     LAKE/_state/files/<run>.parquet                         inputs each run ingested
     LAKE/_state/runs/<run>.json                             each run's summary
     LAKE/_state/journal/<run>.json                          only while a commit is applied
     LAKE/_staging/<run>/, LAKE/_tmp/<run>/                  work areas of a running ingest
 
-A commit writes every new partition aside under `_tmp/<run>`, then writes the
+Workers write final part files (deduplicated within their batch, sorted, zstd). A commit
+assembles each touched partition's next file set aside under `_tmp/<run>` (unchanged files
+hard-linked, new ones moved in, a new file holding duplicates rewritten without them, and
+everything compacted into one file past MAX_FILES_PER_PARTITION), then writes the
 journal (the point of no return), then swaps each partition into place and moves
 the state files in. A run that dies before the journal leaves the lake untouched
 (its work areas are removed by the next run); one that dies after it is completed
@@ -37,37 +40,50 @@ from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
 TABLES = ("events", "digests")
 PARTITION = "event_date"
 ROW_GROUP_SIZE = 50_000
+PARQUET_ZSTD_LEVEL = 3
+#: A partition holds at most this many files; a commit that would leave more compacts it into one.
+MAX_FILES_PER_PARTITION = 16
 
 
 def _sql_path(dotted: str) -> str:
     return "t." + ".".join(f'"{p}"' for p in dotted.split("."))
 
 
-def merge_sql(table: str, existing: list[str], staged: list[str], out: str) -> list[str]:
-    """The partition merge as two statements: find the losing duplicates on narrow columns, then stream
-    every other row, sorted, into the new file. Rows already in the lake win over new ones; among new
-    rows the first file (by path) and record win.
-    """
-    def files(paths: list[str]) -> str:
-        return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+def _files_sql(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
-    source = f"read_parquet({files(existing + staged)}, filename = true, file_row_number = true, union_by_name = true)"
+
+def losers_sql(table: str, existing: list[str], new: list[str]) -> str:
+    """Rows of new files whose event is already in the lake or in an earlier new file (by name = batch order).
+
+    Only the key columns are read; the answer is usually a handful of rows or none.
+    """
     key = "coalesce(" + ", ".join(_sql_path(k) for k in DEDUP_KEYS[table]) + ")"
-    rank = f"CASE WHEN filename IN ({files(existing)[1:-1] or 'NULL'}) THEN 0 ELSE 1 END"
+    rank = f"CASE WHEN filename IN ({_files_sql(existing)[1:-1] or 'NULL'}) THEN 0 ELSE 1 END"
+    return (
+        "SELECT filename, file_row_number FROM ("
+        "SELECT filename, file_row_number, row_number() OVER (PARTITION BY k ORDER BY r, filename, file_row_number) "
+        "AS rn, count(*) OVER (PARTITION BY k) AS n FROM ("
+        f"SELECT filename, file_row_number, {key} AS k, {rank} AS r "
+        f"FROM read_parquet({_files_sql(existing + new)}, filename = true, file_row_number = true) t)) "
+        "WHERE n > 1 AND rn > 1"
+    )
+
+
+def _write_options() -> str:
+    return f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}, ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+
+
+def without_rows_sql(src: str, rows: list[int], out: str) -> str:
+    """Copy a sorted part file minus some rows, keeping its order."""
+    keep = ", ".join(str(r) for r in rows)
+    return (f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({_files_sql([src])}, file_row_number = true) "
+            f"WHERE file_row_number NOT IN ({keep}) ORDER BY file_row_number) TO '{out}' ({_write_options()})")
+
+
+def compact_sql(table: str, files: list[str], out: str) -> str:
     order = ", ".join(_sql_path(k) for k in SORT_KEYS[table])
-    losers = (
-        "CREATE OR REPLACE TEMP TABLE losers AS SELECT filename, file_row_number FROM ("
-        "SELECT filename, file_row_number, row_number() OVER (PARTITION BY k ORDER BY r, p, o) AS rn, "
-        "count(*) OVER (PARTITION BY k) AS n FROM ("
-        f"SELECT filename, file_row_number, {key} AS k, {rank} AS r, t.log.file.path AS p, t._ord AS o "
-        f"FROM {source} t)) WHERE n > 1 AND rn > 1"
-    )
-    copy = (
-        f"COPY (SELECT * EXCLUDE (filename, file_row_number, _ord) FROM {source} t "
-        f"ANTI JOIN losers USING (filename, file_row_number) ORDER BY {order}) TO '{out}' "
-        f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
-    )
-    return [losers, copy]
+    return f"COPY (SELECT * FROM read_parquet({_files_sql(files)}) t ORDER BY {order}) TO '{out}' ({_write_options()})"
 
 
 def parquet_rows(paths: list[str]) -> int:
@@ -185,15 +201,38 @@ class Lake:
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
-                        staged: list[str], replace: bool) -> tuple[int, int]:
-        """Write the merged partition aside; returns (rows it had before, rows it has now)."""
+                        new: list[str], replace: bool) -> tuple[int, int] | None:
+        """Assemble the partition's next file set aside, writing as little as possible.
+
+        Unchanged files are hard-linked, new part files (already final: sorted, zstd) are moved in, and
+        only a new file holding duplicates is rewritten without them. Returns (rows before, rows after),
+        or None when every new row was a duplicate and the partition stays as it is.
+        """
         existing = [] if replace else self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
         out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"part-{run}.parquet"
-        for statement in merge_sql(table, existing, staged, str(out)):
-            con.execute(statement)
-        return parquet_rows(existing), parquet_rows([str(out)])
+        losers: dict[str, list[int]] = {}
+        for filename, row in con.execute(losers_sql(table, existing, new)).fetchall():
+            losers.setdefault(filename, []).append(row)
+        for f in existing:
+            os.link(f, out_dir / Path(f).name)
+        for f in new:
+            dest = out_dir / Path(f).name
+            if f not in losers:
+                os.replace(f, dest)
+            elif len(losers[f]) < pq.read_metadata(f).num_rows:
+                con.execute(without_rows_sql(f, losers[f], str(dest)))
+        files = sorted(str(p) for p in out_dir.glob("*.parquet"))
+        if not any(Path(f).name.startswith(f"part-{run}") for f in files):
+            shutil.rmtree(out_dir)
+            return None
+        if len(files) > MAX_FILES_PER_PARTITION:
+            compacted = out_dir / f"part-{run}-compacted.parquet"
+            con.execute(compact_sql(table, files, str(compacted)))
+            for f in files:
+                os.unlink(f)
+            files = [str(compacted)]
+        return parquet_rows(existing), parquet_rows(files)
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
                reset_state: bool) -> None:
@@ -214,7 +253,7 @@ class Lake:
             live = self.partition_dir(table, day)
             if not new.exists():
                 continue  # swapped and its aside copy removed
-            if live.exists() and any(p.name == f"part-{run}.parquet" for p in live.iterdir()):
+            if live.exists() and any(p.name.startswith(f"part-{run}") for p in live.iterdir()):
                 continue  # already exchanged: `new` now holds the old partition
             if live.exists():
                 if not _exchange(new, live):

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import lake as lake_mod
+from jobs.lake import MAX_FILES_PER_PARTITION
 from jobs.cli import main
 from tests.conftest import (ROOT, SAMPLE, ingest, lake_files, last_run, quarantine, record, sql, trail_path,
                             write)
@@ -53,7 +54,7 @@ def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     # partitions are UTC event dates, one file each, in the hive layout
     parts = sorted(p.name for p in (lake / "events").iterdir())
     assert parts == ["event_date=2026-11-01", "event_date=2026-11-02"]
-    assert all(len(list((lake / "events" / p).glob("*.parquet"))) == 1 for p in parts)
+    assert all(1 <= len(list((lake / "events" / p).glob("*.parquet"))) <= MAX_FILES_PER_PARTITION for p in parts)
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE CAST(\"@timestamp\" AS DATE) <> event_date")[0][0] == 0
     # sorted by account, region, time inside each partition
     for f in (lake / "events").glob("*/*.parquet"):
@@ -109,7 +110,7 @@ def test_incremental_run_merges_into_touched_partitions(tmp_path):
     assert second["files_skipped"] == first["files_seen"] > 0
     assert second["files_read"] == second["files_seen"] - second["files_skipped"]
     assert rows(lake) == rows(one_shot)
-    assert all(len(list(p.glob("*.parquet"))) == 1 for p in (lake / "events").iterdir())
+    assert all(len(list(p.glob("*.parquet"))) <= MAX_FILES_PER_PARTITION for p in (lake / "events").iterdir())
     assert first["events_written"] + second["events_written"] == len(rows(one_shot))
 
 
@@ -127,6 +128,37 @@ def test_duplicates_within_and_across_files_and_without_event_id(tmp_path):
     assert sql(lake, "SELECT count(DISTINCT event.hash) FROM EVENTS WHERE event.id IS NULL")[0][0] == 2
     # the first delivery wins: file a sorts before file b
     assert sql(lake, "SELECT log.file.path FROM EVENTS WHERE event.id = 'same-2'")[0][0].endswith("_a.json.gz")
+
+
+def test_duplicates_across_runs_rewrite_only_the_new_file(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(eid="x"), record(eid="y")])
+    assert ingest(src, "--lake", lake) == 0
+    first = lake_files(lake)
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "b"), [record(eid="y"), record(eid="z")])
+    assert ingest(src, "--lake", lake) == 0
+    run = last_run(lake)
+    assert (run["events_read"], run["events_written"], run["duplicates"]) == (2, 1, 1)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["x", "y", "z"]
+    after = lake_files(lake)
+    assert set(first) <= set(after) and all(after[f] == first[f] for f in first)  # the old file untouched
+    # a file holding nothing new leaves the partition as it was
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "c"), [record(eid="z")])
+    assert ingest(src, "--lake", lake) == 0
+    run = last_run(lake)
+    assert (run["events_written"], run["duplicates"], run["partitions"]) == (0, 1, [])
+    assert lake_files(lake) == after
+
+
+def test_a_partition_never_holds_more_than_the_file_bound(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    for n in range(MAX_FILES_PER_PARTITION + 2):
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-01", f"f{n:02d}"), [record(eid=f"e{n}")])
+        assert ingest(src, "--lake", lake) == 0
+        files = list((lake / "events" / "event_date=2026-11-01").glob("*.parquet"))
+        assert len(files) == (n + 1 if n < MAX_FILES_PER_PARTITION else n + 1 - MAX_FILES_PER_PARTITION)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == sorted(
+        f"e{n}" for n in range(MAX_FILES_PER_PARTITION + 2))
 
 
 def test_late_event_lands_in_its_own_day(tmp_path):
