@@ -42,7 +42,9 @@ PARTITION = "event_date"
 ROW_GROUP_SIZE = 50_000
 PARQUET_ZSTD_LEVEL = 3
 #: A partition holds at most this many files; a commit that would leave more compacts it into one.
-MAX_FILES_PER_PARTITION = 16
+MAX_FILES_PER_PARTITION = 32
+#: New part files smaller than this (late deliveries spilling into a neighbouring day) are merged into one.
+SMALL_FILE_ROWS = ROW_GROUP_SIZE // 4
 
 
 def _sql_path(dotted: str) -> str:
@@ -204,8 +206,9 @@ class Lake:
                         new: list[str], replace: bool) -> tuple[int, int] | None:
         """Assemble the partition's next file set aside, writing as little as possible.
 
-        Unchanged files are hard-linked, new part files (already final: sorted, zstd) are moved in, and
-        only a new file holding duplicates is rewritten without them. Returns (rows before, rows after),
+        Unchanged files are hard-linked, new part files (already final: sorted, zstd) are moved in, only a
+        new file holding duplicates is rewritten without them, and small new fragments are merged into one
+        file. Past MAX_FILES_PER_PARTITION the partition is compacted. Returns (rows before, rows after),
         or None when every new row was a duplicate and the partition stays as it is.
         """
         existing = [] if replace else self.partition_files(table, day)
@@ -216,12 +219,22 @@ class Lake:
             losers.setdefault(filename, []).append(row)
         for f in existing:
             os.link(f, out_dir / Path(f).name)
+        small = []
         for f in new:
             dest = out_dir / Path(f).name
             if f not in losers:
                 os.replace(f, dest)
             elif len(losers[f]) < pq.read_metadata(f).num_rows:
                 con.execute(without_rows_sql(f, losers[f], str(dest)))
+            else:
+                continue  # every row of it was already in the lake
+            if pq.read_metadata(dest).num_rows < SMALL_FILE_ROWS:
+                small.append(str(dest))
+        if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
+            merged = out_dir / f"part-{run}-small.parquet"
+            con.execute(compact_sql(table, small, str(merged)))
+            for f in small:
+                os.unlink(f)
         files = sorted(str(p) for p in out_dir.glob("*.parquet"))
         if not any(Path(f).name.startswith(f"part-{run}") for f in files):
             shutil.rmtree(out_dir)
