@@ -67,7 +67,8 @@ def losers_sql(table: str, existing: list[str], new: list[str]) -> str:
         "SELECT filename, file_row_number, row_number() OVER (PARTITION BY k ORDER BY r, filename, file_row_number) "
         "AS rn, count(*) OVER (PARTITION BY k) AS n FROM ("
         f"SELECT filename, file_row_number, {key} AS k, {rank} AS r "
-        f"FROM read_parquet({_files_sql(existing + new)}, filename = true, file_row_number = true) t)) "
+        f"FROM read_parquet({_files_sql(existing + new)}, filename = true, file_row_number = true, "
+        "hive_partitioning = false) t)) "
         "WHERE n > 1 AND rn > 1"
     )
 
@@ -79,13 +80,15 @@ def _write_options() -> str:
 def without_rows_sql(src: str, rows: list[int], out: str) -> str:
     """Copy a sorted part file minus some rows, keeping its order."""
     keep = ", ".join(str(r) for r in rows)
-    return (f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({_files_sql([src])}, file_row_number = true) "
+    return (f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({_files_sql([src])}, file_row_number = true, "
+            f"hive_partitioning = false) "
             f"WHERE file_row_number NOT IN ({keep}) ORDER BY file_row_number) TO '{out}' ({_write_options()})")
 
 
 def compact_sql(table: str, files: list[str], out: str) -> str:
     order = ", ".join(_sql_path(k) for k in SORT_KEYS[table])
-    return f"COPY (SELECT * FROM read_parquet({_files_sql(files)}) t ORDER BY {order}) TO '{out}' ({_write_options()})"
+    return (f"COPY (SELECT * FROM read_parquet({_files_sql(files)}, hive_partitioning = false) t ORDER BY {order}) "
+            f"TO '{out}' ({_write_options()})")
 
 
 def parquet_rows(paths: list[str]) -> int:

@@ -401,3 +401,22 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert proc.returncode == 0
     assert "files" in drawn and "events/s" in drawn  # the live bar went to the terminal
     assert "events      read" in proc.stdout
+
+
+def test_every_part_file_has_exactly_the_declared_schema(tmp_path):
+    """Files written by workers, rewritten without duplicates, merged from fragments or compacted all match."""
+    from transforms.schema import arrow_schema
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    for n in range(MAX_FILES_PER_PARTITION + 1):  # the last run compacts
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-01", f"f{n:02d}"), [record(eid=f"e{n}"), record(eid="dup")])
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-02", f"g{n:02d}"),
+              [record(time="2026-11-01T23:59:00Z", eid=f"late{n}"), record(time="2026-11-02T01:00:00Z", eid=f"g{n}")])
+        assert ingest(src, "--lake", lake) == 0
+    names = arrow_schema("events").names
+    for f in (lake / "events").glob("*/*.parquet"):
+        schema = pq.read_schema(f)
+        assert schema.names == names, f
+        assert schema.field("aws").type == arrow_schema("events").field("aws").type, f
+    assert sql(lake, "SELECT count(*), count(DISTINCT event.id) FROM EVENTS")[0] == (
+        3 * (MAX_FILES_PER_PARTITION + 1) + 1,) * 2
