@@ -391,21 +391,20 @@ def _insights(w: _World, account: str, region: str, day: dt.date) -> list[dict]:
     return out
 
 
-def _events(spec: Spec, w: _World) -> list[tuple[dt.datetime, str, str, dict]]:
+def _day_events(spec: Spec, w: _World, day: int, hours: dict, streams: list) -> list[tuple]:
+    """One day of activity, in time order; the brute-force burst happens half-way through the trail."""
     rng = w.rng
-    start = dt.datetime.combine(spec.start, dt.time(), dt.timezone.utc)
-    span = spec.days * 86400
+    start = dt.datetime.combine(spec.start, dt.time(), dt.timezone.utc) + dt.timedelta(days=day)
     weights = [a[3] for a in APIS]
-    streams = [(a, r) for a in w.accounts for r in w.regions]
-    # busy and quiet hours differ per account and region, as in real trails: files of a few to thousands of events
-    hours = {s: [d * rng.lognormvariate(0, 1) for d in _DIURNAL] for s in streams}
-    out = []
     burst = min(12, spec.events // 50)  # a brute-force burst on the console, if there is room for it
-    for _ in range(spec.events - burst):
+    burst_at = dt.datetime.combine(spec.start, dt.time(), dt.timezone.utc) + dt.timedelta(seconds=spec.days * 43200)
+    burst_here = burst and (burst_at - start).days == 0
+    count = spec.events // spec.days + (1 if day < spec.events % spec.days else 0) - (burst if burst_here else 0)
+    out = []
+    for _ in range(count):
         account, region = rng.choice(streams)
-        day = rng.randrange(spec.days)
         hour = rng.choices(range(24), hours[(account, region)])[0]
-        t = start + dt.timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
+        t = start + dt.timedelta(hours=hour, seconds=rng.randrange(3600))
         api = rng.choices(APIS, weights)[0]
         if rng.random() < 0.003:
             ev = _service_event(w, t, account, region)
@@ -416,11 +415,10 @@ def _events(spec: Spec, w: _World) -> list[tuple[dt.datetime, str, str, dict]]:
         else:
             ev = _event(w, t, account, region, api)
         out.append((t, account, region, ev))
-    if burst:
-        t0 = start + dt.timedelta(seconds=span // 2)
+    if burst_here:
         account = w.accounts[0]
         for i in range(burst):
-            t = t0 + dt.timedelta(seconds=20 * i)
+            t = burst_at + dt.timedelta(seconds=20 * i)
             ev = _console_login(w, t, account, "mallory", ok=i == burst - 1, ip=w.attacker_ip)
             ev["awsRegion"] = w.regions[0]
             out.append((t, account, w.regions[0], ev))
@@ -432,39 +430,48 @@ _encoder = msgspec.json.Encoder()
 
 
 def generate(spec: Spec, out_dir: str) -> dict:
-    """Write the bucket; returns counts. Same spec → byte-identical files."""
+    """Write the bucket; returns counts. Same spec → byte-identical files.
+
+    Generated one day at a time: a delivery window that opens before the next midnight cannot receive
+    later events, so it is written out and memory holds about one day of events, whatever the size.
+    """
     w = _World(spec)
     rng = w.rng
     root = Path(out_dir)
-    streams: dict[tuple[str, str, dt.datetime], list[dict]] = {}
     minutes = _window_minutes(spec, len(w.accounts) * len(w.regions))
-    for t, account, region, ev in _events(spec, w):
-        lag = dt.timedelta(seconds=rng.randrange(120, 900))
-        delivered = t + lag
-        since_midnight = delivered.hour * 60 + delivered.minute
-        window = delivered.replace(hour=0, minute=0, second=0) + dt.timedelta(minutes=since_midnight // minutes * minutes)
-        streams.setdefault((account, region, window), []).append(ev)
-    keys = sorted(streams)
-    # CloudTrail delivers some events twice, in a later file of the same stream
-    for i, key in enumerate(keys):
-        for ev in streams[key]:
-            if rng.random() < 0.003 and i + 1 < len(keys) and keys[i + 1][:2] == key[:2]:
-                streams[keys[i + 1]].append(ev)
-    files = digests = size = 0
-    n_events = 0
+    stream_keys = [(a, r) for a in w.accounts for r in w.regions]
+    # busy and quiet hours differ per account and region, as in real trails: files of a few to thousands of events
+    hours = {s: [d * rng.lognormvariate(0, 1) for d in _DIURNAL] for s in stream_keys}
+    pending: dict[tuple[str, str, dt.datetime], list[dict]] = {}
+    files = digests = size = n_events = 0
     logs_by_day: dict[tuple[str, str, dt.date], list[dict]] = {}
-    for account, region, window in keys:
-        records = streams[(account, region, window)]
-        name = f"{account}_CloudTrail_{region}_{window:%Y%m%dT%H%MZ}_{_rand16(rng)}.json.gz"
-        rel = f"AWSLogs/{account}/CloudTrail/{region}/{window:%Y/%m/%d}/{name}"
-        body = _encoder.encode({"Records": records})
-        size += _put(root / rel, body)
-        files += 1
-        n_events += len(records)
-        times = [r["eventTime"] for r in records]
-        logs_by_day.setdefault((account, region, window.date()), []).append({
-            "s3Bucket": "trailhouse-demo-trail", "s3Object": rel, "hashValue": hashlib.sha256(body).hexdigest(),
-            "hashAlgorithm": "SHA-256", "newestEventTime": max(times), "oldestEventTime": min(times)})
+    for day in range(spec.days):
+        for t, account, region, ev in _day_events(spec, w, day, hours, stream_keys):
+            delivered = t + dt.timedelta(seconds=rng.randrange(120, 900))
+            since_midnight = delivered.hour * 60 + delivered.minute
+            window = delivered.replace(hour=0, minute=0, second=0) + dt.timedelta(
+                minutes=since_midnight // minutes * minutes)
+            pending.setdefault((account, region, window), []).append(ev)
+        last = day == spec.days - 1
+        midnight = dt.datetime.combine(spec.start + dt.timedelta(days=day + 1), dt.time(), dt.timezone.utc)
+        keys = sorted(k for k in pending if last or k[2] < midnight)
+        # CloudTrail delivers some events twice, in a later file of the same stream
+        for i, key in enumerate(keys):
+            for ev in pending[key]:
+                if rng.random() < 0.003 and i + 1 < len(keys) and keys[i + 1][:2] == key[:2]:
+                    pending[keys[i + 1]].append(ev)
+        for account, region, window in keys:
+            records = pending.pop((account, region, window))
+            name = f"{account}_CloudTrail_{region}_{window:%Y%m%dT%H%MZ}_{_rand16(rng)}.json.gz"
+            rel = f"AWSLogs/{account}/CloudTrail/{region}/{window:%Y/%m/%d}/{name}"
+            body = _encoder.encode({"Records": records})
+            size += _put(root / rel, body)
+            files += 1
+            n_events += len(records)
+            times = [r["eventTime"] for r in records]
+            logs_by_day.setdefault((account, region, window.date()), []).append({
+                "s3Bucket": "trailhouse-demo-trail", "s3Object": rel, "hashValue": hashlib.sha256(body).hexdigest(),
+                "hashAlgorithm": "SHA-256", "newestEventTime": max(times), "oldestEventTime": min(times)})
     insights = 0
     for account, region, day in sorted(logs_by_day):
         if day >= spec.start + dt.timedelta(days=spec.days):
