@@ -20,7 +20,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
