@@ -173,7 +173,8 @@ def process_batch(batch_no: int, files: list[SourceFile], opts: Options, staging
         names, parts = by_table[parsed.table]
         names.append(f.url)
         parts.append(parsed)
-    for table, (names, parts) in by_table.items():
+    for table in list(by_table):
+        names, parts = by_table.pop(table)
         if names:
             _process_table(batch_no, table, names, parts, opts, Path(staging), result, state)
     result.files = list(state.values())
@@ -188,7 +189,10 @@ def _quarantine_file(result: BatchResult, state: dict, reason: str) -> None:
 
 def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], opts: Options,
                    staging: Path, result: BatchResult, state: dict) -> None:
-    frame = _get_extractor().extract(read.records_table(names, parts), table)
+    records = read.records_table(names, parts)
+    parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
+    frame = _get_extractor().extract(records, table)
+    del records
     good, bad = read.validate(frame, table)
     c = result.counts
     _bump(c, table, "read", frame.height)
@@ -200,12 +204,18 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
     kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
     _bump(c, table, "filtered", good.height - kept.height)
+    del frame, good, bad, normalized  # the raw inputs are no longer needed
     # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
     # copy (file order, then record order) wins here, and the commit settles duplicates across batches.
-    key = pl.coalesce([_field(k) for k in DEDUP_KEYS[table]])
-    unique = kept.with_columns(key.alias("_key")).unique("_key", keep="first", maintain_order=True).drop("_key")
-    _bump(c, table, "duplicates", kept.height - unique.height)
-    ordered = unique.sort([_field(k) for k in SORT_KEYS[table]], nulls_last=True).drop("_ord")
+    # Dedup and sort are decided on the key columns and applied to the wide frame in one gather.
+    sort_keys = [_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table])]
+    narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+                         pl.coalesce([_field(k) for k in DEDUP_KEYS[table]]).alias("_key"), *sort_keys)
+    survivors = narrow.unique("_key", keep="first", maintain_order=True)
+    order = survivors.sort([f"_s{n}" for n in range(len(sort_keys))], nulls_last=True)["_i"]
+    _bump(c, table, "duplicates", kept.height - len(order))
+    ordered = kept.drop("_ord")[order]
+    del kept
     schema = arrow_schema(table)
     for (day,), part in ordered.partition_by(PARTITION, as_dict=True).items():
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
