@@ -337,9 +337,6 @@ def polars_type(field: Field) -> pl.DataType:
     return _POLARS_TYPES[field.type]
 
 
-def arrow_type(type_: str) -> pa.DataType:
-    return _ARROW_TYPES[type_]
-
 
 def _nest(items: list[tuple[list[str], pa.DataType]]) -> list[pa.Field]:
     """Turn dotted paths into nested Arrow struct fields, keeping declaration order."""
