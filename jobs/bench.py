@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jobs.generate import Spec, generate
+from jobs.generate import GENERATOR_VERSION, Spec, generate
 
 PYTHON_SAMPLE = 20_000  # events the per-event Python normalizer runs on (it is slow; its rate is what matters)
 
@@ -73,7 +73,7 @@ def _files(bucket: Path) -> list[Path]:
 
 def prepare(events: int, workdir: Path, seed: int = 1) -> tuple[Path, int, int]:
     """The cached bucket for this size: (directory, events in its CloudTrail/ log files, bytes of those files)."""
-    bucket = workdir / f"bucket-{events}-{seed}"
+    bucket = workdir / f"bucket-{events}-{seed}-g{GENERATOR_VERSION}"  # a new generator, a new bucket
     marker = bucket / ".complete"
     if not marker.exists():
         days = max(2, min(30, events // 200_000))

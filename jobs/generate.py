@@ -20,6 +20,8 @@ from pathlib import Path
 import msgspec
 from isal import igzip
 
+#: Bumped whenever the output changes, so cached buckets (trailhouse bench) are rebuilt.
+GENERATOR_VERSION = 2
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "ap-northeast-1", "sa-east-1",
            "ca-central-1")
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "trent")
@@ -56,6 +58,8 @@ APIS = [
     ("secretsmanager", "GetSecretValue", True, 4), ("dynamodb", "Query", True, 6), ("dynamodb", "PutItem", False, 4),
     ("signin", "ConsoleLogin", False, 3),
 ]
+#: Credential sessions live per account, identity type and hour (see `_World.session`).
+SESSIONS_PER_HOUR = 6
 EC2_DENIABLE = {"RunInstances", "StartInstances", "StopInstances", "CreateSecurityGroup", "AllocateAddress",
                 "AssociateAddress", "TerminateInstances"}
 CONSOLE_UA = [
@@ -113,49 +117,72 @@ class _World:
                      f"{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(200)]
         self.ipv6 = [f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}" for _ in range(20)]
         self.attacker_ip = "198.51.100.77"
+        self.seed = spec.seed
+        self._sessions: dict[tuple, dict] = {}
+
+    def session(self, account: str, t: dt.datetime, kind: str) -> dict:
+        """One of a few credential sessions live in this account this hour, as in real trails.
+
+        A session (its key, name, start time) serves many calls: real trails hold a few dozen access keys
+        for tens of thousands of events, not one key per event.
+        """
+        hour = t.replace(minute=0, second=0, microsecond=0)
+        slot = self.rng.randrange(SESSIONS_PER_HOUR)
+        found = self._sessions.get((account, hour, kind, slot))
+        if found is None:
+            if len(self._sessions) > 50_000:
+                self._sessions.clear()
+            r = random.Random(f"{self.seed}|{account}|{hour:%Y%m%d%H}|{kind}|{slot}")
+            found = {"key": "ASIA" + "".join(r.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=16)),
+                     "started": _iso(hour - dt.timedelta(seconds=r.randrange(60, 3600))),
+                     "user": r.choice(USERS), "role": r.choice(ROLES), "mfa": r.choice(["true", "false"]),
+                     "name": r.choice([r.choice(USERS) + "@example.com", f"session-{r.randrange(10**6)}",
+                                       "botocore-session-" + str(r.randrange(10**9))]),
+                     "source_identity": r.choice(USERS) + "@example.com" if r.random() < 0.15 else None,
+                     "credential": "".join(r.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=24))}
+            self._sessions[(account, hour, kind, slot)] = found
+        return found
 
     def actor(self, account: str, t: dt.datetime) -> dict:
         rng = self.rng
-        started = _iso(t - dt.timedelta(seconds=rng.randrange(60, 3600)))
         kind = rng.choices(["IAMUser", "AssumedRole", "AWSService", "Root", "FederatedUser", "IdentityCenterUser"],
                            [40, 40, 12, 2, 5, 1])[0]
-        key = "ASIA" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=16))
-        if kind == "IAMUser":
-            name = rng.choice(USERS)
-            return {"type": "IAMUser", "principalId": "AIDA" + _hexid(name, account), "arn":
-                    f"arn:aws:iam::{account}:user/{name}", "accountId": account, "accessKeyId": key, "userName": name}
-        if kind == "AssumedRole":
-            role = rng.choice(ROLES)
-            session = rng.choice([rng.choice(USERS) + "@example.com", f"session-{rng.randrange(10**6)}",
-                                  "botocore-session-" + str(rng.randrange(10**9))])
-            rid = "AROA" + _hexid(role, account)
-            out = {"type": "AssumedRole", "principalId": f"{rid}:{session}",
-                    "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "accountId": account,
-                    "accessKeyId": key, "sessionContext": {
-                        "sessionIssuer": {"type": "Role", "principalId": rid, "arn": f"arn:aws:iam::{account}:role/{role}",
-                                          "accountId": account, "userName": role},
-                        "webIdFederationData": {},
-                        "attributes": {"creationDate": started, "mfaAuthenticated": rng.choice(["true", "false"])}}}
-            if rng.random() < 0.15:  # the role was assumed with a source identity set
-                out["sessionContext"]["sourceIdentity"] = rng.choice(USERS) + "@example.com"
-            return out
         if kind == "AWSService":
             return {"type": "AWSService", "invokedBy": rng.choice(SERVICES)}
+        s = self.session(account, t, kind)
+        if kind == "IAMUser":  # long-lived access keys, one per user
+            name = s["user"]
+            return {"type": "IAMUser", "principalId": "AIDA" + _hexid(name, account), "arn":
+                    f"arn:aws:iam::{account}:user/{name}", "accountId": account,
+                    "accessKeyId": "AKIA" + _hexid(name + "/key", account)[:16], "userName": name}
+        if kind == "AssumedRole":
+            role, session = s["role"], s["name"]
+            rid = "AROA" + _hexid(role, account)
+            out = {"type": "AssumedRole", "principalId": f"{rid}:{session}",
+                   "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "accountId": account,
+                   "accessKeyId": s["key"], "sessionContext": {
+                       "sessionIssuer": {"type": "Role", "principalId": rid, "arn": f"arn:aws:iam::{account}:role/{role}",
+                                         "accountId": account, "userName": role},
+                       "webIdFederationData": {},
+                       "attributes": {"creationDate": s["started"], "mfaAuthenticated": s["mfa"]}}}
+            if s["source_identity"]:  # the role was assumed with a source identity set
+                out["sessionContext"]["sourceIdentity"] = s["source_identity"]
+            return out
         if kind == "IdentityCenterUser":
             return {"type": "IdentityCenterUser", "accountId": account, "onBehalfOf": {
-                "userId": str(uuid.UUID(int=rng.getrandbits(128))),
+                "userId": str(uuid.UUID(hashlib.md5(f"{s['user']}{account}".encode()).hexdigest())),
                 "identityStoreArn": f"arn:aws:identitystore::{account}:identitystore/d-{_hexid('store', account)[:10]}"},
-                    "credentialId": "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=24))}
+                    "credentialId": s["credential"]}
         if kind == "Root":
             return {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
-                    "accountId": account, "accessKeyId": key}
-        name = rng.choice(USERS)
+                    "accountId": account, "accessKeyId": s["key"]}
+        name = s["user"]
         return {"type": "FederatedUser", "principalId": f"{account}:{name}",
-                "arn": f"arn:aws:sts::{account}:federated-user/{name}", "accountId": account, "accessKeyId": key,
+                "arn": f"arn:aws:sts::{account}:federated-user/{name}", "accountId": account, "accessKeyId": s["key"],
                 "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": "AIDA" + _hexid(name, account),
                                                      "arn": f"arn:aws:iam::{account}:user/{name}",
                                                      "accountId": account, "userName": name},
-                                   "attributes": {"creationDate": started, "mfaAuthenticated": "false"}}}
+                                   "attributes": {"creationDate": s["started"], "mfaAuthenticated": "false"}}}
 
     def source(self, actor: dict) -> tuple[str, str]:
         rng = self.rng
@@ -286,6 +313,8 @@ def _event(w: _World, t: dt.datetime, account: str, region: str, api: tuple) -> 
                 "eventSource": f"{service}.amazonaws.com", "eventName": name, "awsRegion": region,
                 "sourceIPAddress": ip, "userAgent": ua}
     req, resp = _payload(w, service, name, account, region)
+    # EC2 echoes the call's request id in its response, as real events do
+    request_id = resp.get("requestId") if isinstance(resp, dict) else None
     if rng.random() < 0.05 and actor["type"] != "AWSService":
         if service == "ec2" and name in EC2_DENIABLE:
             ev["errorCode"] = "Client.UnauthorizedOperation"
@@ -299,7 +328,7 @@ def _event(w: _World, t: dt.datetime, account: str, region: str, api: tuple) -> 
         resp = None
     ev["requestParameters"] = req
     ev["responseElements"] = resp
-    ev.update({"requestID": str(uuid.UUID(int=rng.getrandbits(128))), "eventID": str(uuid.UUID(int=rng.getrandbits(128))),
+    ev.update({"requestID": request_id or str(uuid.UUID(int=rng.getrandbits(128))), "eventID": str(uuid.UUID(int=rng.getrandbits(128))),
                "readOnly": read_only, "eventType": "AwsApiCall", "managementEvent": service not in ("s3", "lambda")
                or name in ("ListBuckets", "CreateBucket", "PutBucketPolicy", "GetBucketPolicy"),
                "recipientAccountId": account, "eventCategory": "Management"})

@@ -7,6 +7,7 @@ commits, so a run that fails anywhere before the commit journal changes nothing.
 from __future__ import annotations
 
 import base64
+import ctypes
 import datetime as dt
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
@@ -31,7 +33,7 @@ from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
-BATCH_BYTES = 48 * 2**20
+BATCH_BYTES = 24 * 2**20
 BATCH_FILES = 2000
 GZIP_RATIO = 10
 
@@ -108,23 +110,69 @@ def new_run_id() -> str:
 
 
 # --- planning -----------------------------------------------------------------------
-def plan(files: list[SourceFile], workers: int) -> list[list[SourceFile]]:
+#: Worker processes: one Polars thread each (parallelism is across batches), and Polars' allocator hands
+#: freed memory back at once instead of keeping each worker at its high-water mark (docs/performance.md).
+WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Files one worker turns into part files, plus context: the file just before each of its streams.
+
+    CloudTrail re-delivers an event in a later file of the same stream (account, region). Where a stream
+    continues from the previous batch, the worker reads that previous file too, only to drop events already
+    there: the duplicate is settled in the worker instead of by rewriting a whole file at commit time.
+    """
+    files: list[SourceFile]
+    context: list[SourceFile] = field(default_factory=list)
+
+
+def plan(files: list[SourceFile], workers: int) -> list[Batch]:
     """Batches of neighbouring files (same account/region/day) of bounded size."""
     ordered = sorted(files, key=lambda f: (f.digest, f.folder_date or dt.date.min, f.url))
     total = sum(_estimate(f) for f in ordered)
     target = max(4 * 2**20, min(BATCH_BYTES, total // max(1, workers * 4)))
-    batches: list[list[SourceFile]] = []
+    groups: list[list[SourceFile]] = []
     current: list[SourceFile] = []
     size = 0
     for f in ordered:
         if current and (size + _estimate(f) > target or len(current) >= BATCH_FILES):
-            batches.append(current)
+            groups.append(current)
             current, size = [], 0
         current.append(f)
         size += _estimate(f)
     if current:
-        batches.append(current)
+        groups.append(current)
+    return _with_context(groups)
+
+
+def _stream(f: SourceFile) -> str | None:
+    """…/AWSLogs/<account>/CloudTrail/<region>/ for a file in the dated layout; None otherwise."""
+    return f.url.rsplit("/", 4)[0] if f.folder_date and not f.digest else None
+
+
+def _with_context(groups: list[list[SourceFile]]) -> list[Batch]:
+    last_of: dict[str, SourceFile] = {}  # stream → its latest file in an earlier batch
+    batches = []
+    for files in groups:
+        context = []
+        firsts: dict[str, SourceFile] = {}
+        for f in files:
+            s = _stream(f)
+            if s and s not in firsts:
+                firsts[s] = f
+                if s in last_of and len(context) < MAX_CONTEXT_FILES:
+                    context.append(last_of[s])
+        for f in files:
+            s = _stream(f)
+            if s:
+                last_of[s] = f
+        batches.append(Batch(files, context))
     return batches
+
+
+#: A batch reads at most this many neighbouring files as context (see Batch).
+MAX_CONTEXT_FILES = 32
 
 
 def _estimate(f: SourceFile) -> int:
@@ -139,6 +187,10 @@ def _get_extractor() -> read.Extractor:
     global _extractor
     if _extractor is None:
         _extractor = read.Extractor(threads=1)
+        try:  # Arrow's allocator too gives freed memory back (it exists in the Linux wheels; elsewhere no matter)
+            pa.jemalloc_set_decay_ms(0)
+        except NotImplementedError:
+            pass
     return _extractor
 
 
@@ -152,12 +204,12 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def process_batch(batch_no: int, files: list[SourceFile], opts: Options, staging: str) -> BatchResult:
+def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> BatchResult:
     """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
     result = BatchResult()
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     state = {}
-    for f in files:
+    for f in batch.files:
         state[f.url] = {"url": f.url, "size": f.size, "version": f.version, "status": "ingested",
                         "records": 0, "rejected": 0}
         try:
@@ -173,12 +225,31 @@ def process_batch(batch_no: int, files: list[SourceFile], opts: Options, staging
         names, parts = by_table[parsed.table]
         names.append(f.url)
         parts.append(parsed)
+    context = set()
+    for f in batch.context:  # best effort: a context file that cannot be read only costs a rewrite later
+        try:
+            parsed = read.split(_fetch(f.url))
+        except (read.BadFile, OSError, ValueError):
+            continue
+        if parsed.table == "events":
+            by_table["events"][0].append(f.url)
+            by_table["events"][1].append(parsed)
+            context.add(f.url)
     for table in list(by_table):
         names, parts = by_table.pop(table)
-        if names:
-            _process_table(batch_no, table, names, parts, opts, Path(staging), result, state)
+        if set(names) - context:
+            _process_table(batch_no, table, names, parts, context, opts, Path(staging), result, state)
     result.files = list(state.values())
+    _release_memory()
     return result
+
+
+def _release_memory() -> None:
+    """Hand the batch's freed heap back to the OS, so a worker's footprint stays at one batch's worth."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: nothing to trim
+        pass
 
 
 def _quarantine_file(result: BatchResult, state: dict, reason: str) -> None:
@@ -187,42 +258,51 @@ def _quarantine_file(result: BatchResult, state: dict, reason: str) -> None:
     result.quarantine.append({"source": state["url"], "record": None, "reason": reason, "time": _now()})
 
 
-def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], opts: Options,
-                   staging: Path, result: BatchResult, state: dict) -> None:
+def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], context: set[str],
+                   opts: Options, staging: Path, result: BatchResult, state: dict) -> None:
     records = read.records_table(names, parts)
     parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
     frame = _get_extractor().extract(records, table)
     del records
+    frame = frame.with_columns(pl.col(FILE).cast(pl.String).is_in(list(context)).alias("_context"))
     good, bad = read.validate(frame, table)
+    bad = bad.filter(~pl.col("_context"))  # a context file's own batch reports its bad records
     c = result.counts
-    _bump(c, table, "read", frame.height)
+    _bump(c, table, "read", frame.height - frame["_context"].sum())
     _bump(c, table, "quarantined", bad.height)
     for row in bad.select(FILE, "_ord", "reason", "_raw", "_bytes").iter_rows(named=True):
         result.quarantine.append(_quarantine_record(row))
         state[row[FILE]]["rejected"] += 1
-    normalized = normalize(good.lazy(), table, opts.keep_original).with_columns(good["_ord"].alias("_ord"))
+    normalized = normalize(good.lazy(), table, opts.keep_original).with_columns(good["_ord"].alias("_ord"),
+                                                                                 good["_context"].alias("_context"))
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
     kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
-    _bump(c, table, "filtered", good.height - kept.height)
+    _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))
     del frame, good, bad, normalized  # the raw inputs are no longer needed
     # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
     # copy (file order, then record order) wins here, and the commit settles duplicates across batches.
     # Dedup and sort are decided on the key columns and applied to the wide frame in one gather.
-    sort_keys = [_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table])]
-    narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+    # Rows are ordered by day first, so each day's file is a zero-copy slice of one gathered frame.
+    sort_keys = [pl.col(PARTITION).alias("_day"), *(_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table]))]
+    narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "_context",
                          pl.coalesce([_field(k) for k in DEDUP_KEYS[table]]).alias("_key"), *sort_keys)
-    survivors = narrow.unique("_key", keep="first", maintain_order=True)
-    order = survivors.sort([f"_s{n}" for n in range(len(sort_keys))], nulls_last=True)["_i"]
-    _bump(c, table, "duplicates", kept.height - len(order))
-    ordered = kept.drop("_ord")[order]
+    # an event the context file holds (valid, in scope) is written by that file's batch: drop it here
+    seen = narrow.filter(pl.col("_context"))["_key"]
+    own = narrow.filter(~pl.col("_context"))
+    survivors = own.filter(~pl.col("_key").is_in(seen.implode())).unique("_key", keep="first", maintain_order=True)
+    ordered_keys = survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
+    _bump(c, table, "duplicates", own.height - ordered_keys.height)
+    ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
     del kept
     schema = arrow_schema(table)
-    for (day,), part in ordered.partition_by(PARTITION, as_dict=True).items():
+    offset = 0
+    for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part.drop(PARTITION).to_arrow().cast(schema), out, compression="zstd",
+        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), out, compression="zstd",
                        compression_level=PARQUET_ZSTD_LEVEL, row_group_size=ROW_GROUP_SIZE)
-        result.staged.setdefault((table, str(day)), []).append((str(out), part.height))
+        result.staged.setdefault((table, str(day)), []).append((str(out), rows))
+        offset += rows
 
 
 def _field(dotted: str) -> pl.Expr:
@@ -305,7 +385,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         lock.release()
 
 
-def _execute(batches: list[list[SourceFile]], opts: Options, staging: str, progress: ProgressFn | None,
+def _execute(batches: list[Batch], opts: Options, staging: str, progress: ProgressFn | None,
              total: int) -> Iterator[BatchResult]:
     files_done = events = 0
     if progress:
@@ -319,8 +399,8 @@ def _execute(batches: list[list[SourceFile]], opts: Options, staging: str, progr
                 progress(files_done, total, events)
             yield r
         return
-    env_before = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = "1"  # one thread per worker process: parallelism is across files
+    before = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(process_batch, n, b, opts, staging) for n, b in enumerate(batches)]
@@ -337,10 +417,11 @@ def _execute(batches: list[list[SourceFile]], opts: Options, staging: str, progr
                     progress(files_done, total, events)
                 yield r
     finally:
-        if env_before is None:
-            os.environ.pop("POLARS_MAX_THREADS", None)
-        else:
-            os.environ["POLARS_MAX_THREADS"] = env_before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,

@@ -294,8 +294,9 @@ class Extractor:
     """Holds one DuckDB connection for a worker process; extraction is pure SQL over Arrow."""
 
     def __init__(self, threads: int = 1) -> None:
+        # a low flush threshold returns the extraction's memory after each batch instead of caching it
         self.con = duckdb.connect(config={"threads": threads, "autoinstall_known_extensions": False,
-                                          "autoload_known_extensions": False})
+                                          "autoload_known_extensions": False, "allocator_flush_threshold": "16MB"})
         self.con.execute("SET TimeZone = 'UTC'")
         self._sql = {t: _extract_sql(t, "batch") for t in ("events", "digests")}
 
@@ -303,7 +304,7 @@ class Extractor:
         """One row per record: every declared input as a column named by its CloudTrail path."""
         self.con.register("batch", records)
         try:
-            out = self.con.sql(self._sql[table]).to_arrow_table()
+            out = self.con.sql(self._sql[table]).arrow().read_all()  # streamed: no second copy in DuckDB
         finally:
             self.con.unregister("batch")
         frame = pl.from_arrow(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from jobs.cli import main
+from jobs.generate import GENERATOR_VERSION
 
 
 def test_bench_smoke(tmp_path, capsys):
@@ -27,4 +28,4 @@ def test_bench_smoke(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
     # the bucket is cached: a second run reuses it
-    assert (tmp_path / "work" / "bucket-20000-1" / ".complete").exists()
+    assert (tmp_path / "work" / f"bucket-20000-1-g{GENERATOR_VERSION}" / ".complete").exists()

@@ -56,10 +56,11 @@ def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     assert parts == ["event_date=2026-11-01", "event_date=2026-11-02"]
     assert all(1 <= len(list((lake / "events" / p).glob("*.parquet"))) <= MAX_FILES_PER_PARTITION for p in parts)
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE CAST(\"@timestamp\" AS DATE) <> event_date")[0][0] == 0
-    # sorted by account, region, time inside each partition
+    # sorted by account, region, service, action, time inside each partition
     for f in (lake / "events").glob("*/*.parquet"):
-        t = pq.read_table(f, columns=["cloud", "@timestamp"]).to_pylist()
-        keys = [(r["cloud"]["account"]["id"], r["cloud"]["region"], r["@timestamp"]) for r in t]
+        t = pq.read_table(f, columns=["cloud", "event", "@timestamp"]).to_pylist()
+        keys = [(r["cloud"]["account"]["id"], r["cloud"]["region"], r["event"]["provider"], r["event"]["action"],
+                 r["@timestamp"]) for r in t]
         assert keys == sorted(keys)
         meta = pq.read_metadata(f)
         assert meta.row_group(0).column(0).compression == "ZSTD"
@@ -148,6 +149,34 @@ def test_duplicates_across_runs_rewrite_only_the_new_file(tmp_path):
     run = last_run(lake)
     assert (run["events_written"], run["duplicates"], run["partitions"]) == (0, 1, [])
     assert lake_files(lake) == after
+
+
+def test_a_redelivery_in_the_next_batch_is_settled_by_its_worker(tmp_path, monkeypatch):
+    """File b re-delivers an event of file a (same stream); a and b land in different batches."""
+    from jobs import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "BATCH_FILES", 1)  # one file per batch
+    rewrites = []
+    original_rewrite = lake_mod.without_rows_sql
+    monkeypatch.setattr(lake_mod, "without_rows_sql", lambda *a: rewrites.append(a) or original_rewrite(*a))
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    bad_copy = record(eid="w")
+    del bad_copy["eventName"]  # file a's copy of w is quarantined: b's copy must land
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(eid="x"), record(eid="y"), bad_copy])
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "b"), [record(eid="y"), record(eid="z"), record(eid="w")])
+    write(trail_path(src, ACCT, "eu-west-1", "2026-11-01", "c"), [record(eid="y", awsRegion="eu-west-1")])
+    batches = ingest_mod.plan(ingest_mod.discover([str(src)], ingest_mod.Scope()), 1)
+    assert [len(b.files) for b in batches] == [1, 1, 1]
+    assert [[Path(f.url).name[-10:] for f in b.context] for b in batches] == [[], [], ["_a.json.gz"]]
+    assert ingest(src, "--lake", lake, "--workers", "1") == 3  # a's bad record is quarantined
+    run = last_run(lake)
+    assert (run["events_read"], run["events_written"], run["duplicates"], run["events_quarantined"]) == (7, 4, 2, 1)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["w", "x", "y", "z"]
+    # y: c (another stream, first in path order) wins; b's copy was dropped in its worker, and only a's
+    # copy, in a stream c's batch knows nothing of, cost a rewrite at commit
+    assert sql(lake, "SELECT log.file.path FROM EVENTS WHERE event.id = 'y'")[0][0].endswith("_c.json.gz")
+    assert len(rewrites) == 1 and rewrites[0][1] == [1]  # a's part file without its row 1 (y)
+    assert len(quarantine(lake)) == 1  # reported once, by a's own batch, not again as context
 
 
 def test_a_partition_never_holds_more_than_the_file_bound(tmp_path):

@@ -289,7 +289,7 @@ TABLES = {_E: EVENT_INPUTS, _D: DIGEST_INPUTS}
 
 #: Columns every table is sorted by inside a partition (also the dedup tie-break order).
 SORT_KEYS = {
-    _E: ("cloud.account.id", "cloud.region", "@timestamp", "event.id"),
+    _E: ("cloud.account.id", "cloud.region", "event.provider", "event.action", "@timestamp", "event.id"),
     _D: ("cloud.account.id", "@timestamp", "file.path"),
 }
 #: What makes two rows the same event (first non-null wins).
