@@ -24,6 +24,12 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def _natural(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0: {value!r}")
+    return int(value)
+
+
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -40,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="load CloudTrail files into the lake")
     ing.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, file, glob or s3://bucket/prefix")
-    ing.add_argument("--lake", required=True, help="lake directory")
+    ing.add_argument("--lake", required=True, help="lake directory or s3://bucket/prefix")
     ing.add_argument("--since", type=_date, help="first event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--until", type=_date, help="last event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--account", action="append", default=[], metavar="ID", help="keep only this account (repeatable)")
@@ -49,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--full-refresh", action="store_true", help="forget what was ingested and rebuild")
     ing.add_argument("--no-original", action="store_true", help="do not store event.original")
     ing.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for partition merges (default 1GB)")
+    ing.add_argument("--lookback-days", type=_natural, default=2, metavar="N",
+                     help="S3 sources without --since: re-list N days before the newest folder already ingested, "
+                          "for late deliveries (default 2)")
+    _s3_options(ing, sources=True)
 
     gen = sub.add_parser("generate", help="write a synthetic CloudTrail bucket in S3 layout")
     gen.add_argument("--out", required=True, help="output directory")
@@ -61,11 +71,13 @@ def parser() -> argparse.ArgumentParser:
 
     sql = sub.add_parser("sql", help="run SQL over the lake, with every view of queries/ registered")
     sql.add_argument("--lake", required=True)
+    _s3_options(sql)
     _output_options(sql)
     sql.add_argument("query", metavar="SQL")
 
     fnd = sub.add_parser("findings", help="the use-case alerts: counts per rule, then the findings")
     fnd.add_argument("--lake", required=True)
+    _s3_options(fnd)
     fnd.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
     fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _output_options(fnd)
@@ -79,7 +91,23 @@ def parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
     cat.add_argument("--lake", required=True)
     cat.add_argument("--db", required=True, metavar="FILE.duckdb")
+    _s3_options(cat)
     return p
+
+
+def _s3_options(p: argparse.ArgumentParser, sources: bool = False) -> None:
+    g = p.add_argument_group("S3", "the standard AWS credential chain applies: environment, profile, instance role")
+    g.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile (default: AWS_PROFILE)")
+    g.add_argument("--endpoint-url", default=None, metavar="URL",
+                   help="S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    if sources:
+        g.add_argument("--requester-pays", action="store_true", help="the trail bucket is requester-pays")
+
+
+def _s3(args: argparse.Namespace):
+    from jobs.storage import S3Options
+
+    return S3Options(args.profile, args.endpoint_url, getattr(args, "requester_pays", False))
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -112,8 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line, keep the traceback for whoever asks
+        from jobs.storage import explain
+
         if os.environ.get("TRAILHOUSE_DEBUG"):
             raise
+        reason = explain(exc)
+        if reason:  # S3 credentials, permissions, endpoint: the user's to fix
+            print(f"trailhouse: {reason}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"trailhouse: internal error: {type(exc).__name__}: {exc} "
               "(rerun with TRAILHOUSE_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
@@ -129,7 +163,7 @@ def _ingest(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
     scope = Scope(args.since, args.until, frozenset(args.account), frozenset(args.region))
     opts = Options(list(args.sources), args.lake, scope, args.workers, args.full_refresh,
-                   not args.no_original, args.memory_limit)
+                   not args.no_original, args.memory_limit, _s3(args), args.lookback_days)
     with Progress.for_terminal() as progress:
         summary = run(opts, progress.update)
     print_summary(summary, args.lake)
@@ -147,21 +181,29 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _connect(lake: str, database: str = ":memory:"):
+def _connect(args: argparse.Namespace, database: str = ":memory:"):
+    from jobs.storage import explain, filesystem
     from queries import LakeNotFound, connect
 
+    lake = args.lake
     try:
-        return connect(lake, database)
+        fs, _ = filesystem(lake, _s3(args))
+        return connect(lake, database, fs)
     except LakeNotFound as exc:
         raise UsageError(str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot open the lake {lake}: {exc}") from None
+    except Exception as exc:
+        reason = explain(exc, lake)
+        if reason:
+            raise UsageError(reason) from None
+        if isinstance(exc, (OSError, ValueError)):
+            raise UsageError(f"cannot open the lake {lake}: {exc}") from None
+        raise
 
 
 def _sql(args: argparse.Namespace) -> int:
     from jobs.output import write
 
-    con = _connect(args.lake)
+    con = _connect(args)
     write(con, args.query, args.format, args.output)
     return EXIT_OK
 
@@ -171,7 +213,7 @@ def _findings(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
-    con = _connect(args.lake)
+    con = _connect(args)
     where = []
     if args.since:
         where.append(f"event_date >= DATE '{args.since}'")
@@ -213,13 +255,14 @@ def _catalog(args: argparse.Namespace) -> int:
     db = pathlib.Path(args.db)
     tmp = db.with_name(db.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    con = _connect(args.lake, str(tmp))
+    con = _connect(args, str(tmp))
     views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
     con.close()
     tmp.replace(db)
     print(f"wrote {db} with {len(views)} views over {args.lake}: {', '.join(views)}")
     if "://" in args.lake:
-        print("the lake is on S3: open it with the DuckDB httpfs extension and S3 credentials, or use trailhouse sql")
+        print("the lake is on S3: its views read s3:// paths, so open the file where DuckDB can read S3 "
+              "(the httpfs extension with credentials), or use trailhouse sql, which reads it through s3fs")
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from jobs.errors import UsageError
+from jobs.storage import S3Options, explain, filesystem, is_s3
 
 # …/AWSLogs/[o-org/]<account>/CloudTrail[-Digest|-Insight]/<region>/YYYY/MM/DD/<file>
 _AWSLOGS = re.compile(
@@ -26,6 +27,8 @@ _AWSLOGS = re.compile(
 # any other tree with date folders, e.g. an `aws s3 sync` of one region: <region>/YYYY/MM/DD/<file>
 _DATED = re.compile(r"(?:^|/)(?:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)/)?(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/[^/]+$")
 _GLOB_CHARS = set("*?[")
+#: What a lister needs to know of the run: scope, newest folder per known stream, lookback days, today.
+WindowArgs = tuple["Scope", dict[str, dt.date], int, dt.date]
 
 
 @dataclass(frozen=True)
@@ -91,25 +94,31 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/")[-1:])
 
 
-def list_source(source: str) -> list[SourceFile]:
-    """Every file under one source (directory, file, glob or URL), sorted by path."""
-    fs, path = url_to_fs(source)
+def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | None = None) -> list[SourceFile]:
+    """Every file under one source (directory, file, glob or URL) in path order.
+
+    An S3 source in the CloudTrail layout is listed folder by folder (jobs/listing.py); anything else is
+    listed whole, which for a local disk is cheap.
+    """
+    fs, path = filesystem(source, s3)
     try:
-        if _GLOB_CHARS & set(path):
-            found: dict[str, dict] = {}
-            for p, info in fs.glob(path, detail=True).items():
-                if info.get("type") == "directory":
-                    found.update(fs.find(p, detail=True))
-                else:
-                    found[p] = info
-        elif fs.isdir(path):
-            found = fs.find(path, detail=True)
-        elif fs.isfile(path):
-            found = {path: fs.info(path)}
-        else:
-            raise UsageError(f"source not found: {source}")
-    except PermissionError as exc:
-        raise UsageError(f"cannot list {source}: permission denied ({exc})") from None
+        found = None
+        if is_s3(source) and not (_GLOB_CHARS & set(path)):
+            from jobs.listing import TrailLister
+
+            scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
+            found = TrailLister(fs, scope, known, lookback, today).list(path)
+        if found is None:
+            found = _find(fs, path, source)
+    except UsageError:
+        raise
+    except Exception as exc:
+        reason = explain(exc, source)
+        if reason:
+            raise UsageError(reason) from None
+        if isinstance(exc, PermissionError):
+            raise UsageError(f"cannot list {source}: permission denied ({exc})") from None
+        raise
     out = []
     for p, info in sorted(found.items()):
         if info.get("type", "file") != "file" or _hidden(p):
@@ -118,16 +127,67 @@ def list_source(source: str) -> list[SourceFile]:
     return out
 
 
+def _find(fs: fsspec.AbstractFileSystem, path: str, source: str) -> dict[str, dict]:
+    if _GLOB_CHARS & set(path):
+        found: dict[str, dict] = {}
+        for p, info in fs.glob(path, detail=True).items():
+            if info.get("type") == "directory":
+                found.update(fs.find(p, detail=True))
+            else:
+                found[p] = info
+        return found
+    if fs.isdir(path):
+        return fs.find(path, detail=True)
+    if fs.isfile(path):
+        return {path: fs.info(path)}
+    raise UsageError(f"source not found: {source}")
+
+
 def _url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return path if protocol in ("file", "local") else fs.unstrip_protocol(path)
 
 
-def discover(sources: list[str], scope: Scope) -> list[SourceFile]:
+def stream_of(url: str) -> str | None:
+    """The stream folder of a file in the CloudTrail layout (…/AWSLogs/…/<kind>/<region>), as listed."""
+    path = url.split("://", 1)[-1]
+    m = _AWSLOGS.search(path)
+    return path[: m.start("y")].rstrip("/") if m else None
+
+
+def newest_folders(urls: list[str]) -> dict[str, dt.date]:
+    """Per stream, the newest date folder the lake has ingested from: where a lookback window starts."""
+    newest: dict[str, dt.date] = {}
+    for url in urls:
+        if not is_s3(url):
+            continue
+        m = _AWSLOGS.search(url)
+        day = _date(m) if m else None
+        if day:
+            stream = stream_of(url)
+            if stream and (stream not in newest or day > newest[stream]):
+                newest[stream] = day
+    return newest
+
+
+def check_sources(sources: list[str]) -> None:
+    """Fail early, before the lake is touched, on a local source that is not there (S3 is checked by listing)."""
+    for source in sources:
+        if is_s3(source) or "://" in source or _GLOB_CHARS & set(source):
+            continue
+        fs, path = url_to_fs(source)
+        if not fs.exists(path):
+            raise UsageError(f"source not found: {source}")
+
+
+def discover(sources: list[str], scope: Scope, s3: S3Options = S3Options(), known: dict[str, dt.date] | None = None,
+             lookback_days: int = 2, today: dt.date | None = None) -> list[SourceFile]:
     """All files of all sources in scope, each once."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    window = (scope, known or {}, lookback_days, today)
     seen: dict[str, SourceFile] = {}
     for source in sources:
-        for f in list_source(source):
+        for f in list_source(source, s3, window):
             if in_scope(f, scope):
                 seen.setdefault(f.url, f)
     return list(seen.values())

@@ -14,7 +14,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from jobs import read
-from jobs.discover import Scope, SourceFile, discover
+from jobs.discover import Scope, SourceFile, check_sources, discover, newest_folders
 from jobs.errors import RunError
-from jobs.lake import PARQUET_ZSTD_LEVEL, PARTITION, ROW_GROUP_SIZE, Lake
+from jobs.lake import PARQUET_ZSTD_LEVEL, PARTITION, ROW_GROUP_SIZE, open_lake
+from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
@@ -47,6 +48,9 @@ class Options:
     full_refresh: bool = False
     keep_original: bool = True
     memory_limit: str = "1GB"
+    s3: S3Options = S3Options()
+    #: S3 sources: days re-listed before the newest folder already ingested, for late deliveries
+    lookback_days: int = 2
 
 
 @dataclass
@@ -194,10 +198,32 @@ def _get_extractor() -> read.Extractor:
     return _extractor
 
 
-def _fetch(url: str) -> bytes:
-    fs, path = url_to_fs(url)
-    with fs.open(path, "rb") as fh:
-        return fh.read()
+def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
+    """The bytes of each file, or why it could not be read. S3 objects come in parallel, a bounded number at
+    a time, each retried with backoff (jobs/storage.py) before it counts as failed."""
+    out: dict[str, bytes | Exception] = {}
+    remote = [u for u in urls if is_s3(u)]
+    for url in urls:
+        if url in remote:
+            continue
+        try:
+            fs, path = url_to_fs(url)
+            with fs.open(path, "rb") as fh:
+                out[url] = fh.read()
+        except OSError as exc:
+            out[url] = exc
+    if remote:
+        fs = s3_filesystem(s3)
+
+        def get(url: str) -> bytes | Exception:
+            try:
+                return fs.cat_file(url.split("://", 1)[1])
+            except Exception as exc:  # kept as the file's reason; the batch goes on
+                return exc
+
+        with ThreadPoolExecutor(S3_CONCURRENT_GETS) as pool:
+            out.update(zip(remote, pool.map(get, remote)))
+    return out
 
 
 def _now() -> str:
@@ -209,17 +235,24 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     result = BatchResult()
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     state = {}
+    contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
     for f in batch.files:
         state[f.url] = {"url": f.url, "size": f.size, "version": f.version, "status": "ingested",
                         "records": 0, "rejected": 0}
+        data = contents.pop(f.url)
+        if isinstance(data, Exception):  # not the file's fault: quarantined for now, tried again next run
+            reason = explain(data, f.url) or f"{type(data).__name__}: {data}"
+            _quarantine_file(result, state[f.url], f"cannot read the file: {reason}", status=UNREADABLE)
+            continue
         try:
-            parsed = read.split(_fetch(f.url))
+            parsed = read.split(data)
         except read.BadFile as exc:
             _quarantine_file(result, state[f.url], str(exc))
             continue
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             _quarantine_file(result, state[f.url], f"cannot read the file: {exc}")
             continue
+        del data
         result.counts.files_read += 1
         state[f.url]["records"] = len(parsed.records)
         names, parts = by_table[parsed.table]
@@ -227,11 +260,12 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
         parts.append(parsed)
     context = set()
     for f in batch.context:  # best effort: a context file that cannot be read only costs a rewrite later
+        data = contents.pop(f.url)
         try:
-            parsed = read.split(_fetch(f.url))
-        except (read.BadFile, OSError, ValueError):
-            continue
-        if parsed.table == "events":
+            parsed = read.split(data) if isinstance(data, bytes) else None
+        except (read.BadFile, ValueError):
+            parsed = None
+        if parsed is not None and parsed.table == "events":
             by_table["events"][0].append(f.url)
             by_table["events"][1].append(parsed)
             context.add(f.url)
@@ -252,8 +286,12 @@ def _release_memory() -> None:
         pass
 
 
-def _quarantine_file(result: BatchResult, state: dict, reason: str) -> None:
-    state["status"] = "quarantined"
+#: State status of a file that could not be read at all (I/O, S3): unlike a quarantined file, it is retried.
+UNREADABLE = "unreadable"
+
+
+def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str = "quarantined") -> None:
+    state["status"] = status
     result.counts.files_quarantined += 1
     result.quarantine.append({"source": state["url"], "record": None, "reason": reason, "time": _now()})
 
@@ -356,17 +394,24 @@ ProgressFn = Callable[[int, int, int], None]  # files done, files total, events 
 def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     """One ingest run: everything or nothing is committed."""
     start = time.perf_counter()
-    lake = Lake(opts.lake)
-    inside = str(lake.root) + "/"
-    found = [f for f in discover(opts.sources, opts.scope) if not f.url.startswith(inside)]  # never read the lake
+    check_sources(opts.sources)
+    lake = open_lake(opts.lake, opts.s3)
+    # listed before anything is written, so a source error leaves no trace; the newest folder per stream
+    # (where a lookback window starts) comes from the state as it stands
+    done = {} if opts.full_refresh else lake.ingested()
+    known = newest_folders(list(done))
+    inside = lake.url.rstrip("/") + "/"
+    found = [f for f in discover(opts.sources, opts.scope, opts.s3, known, opts.lookback_days)
+             if not f.url.startswith(inside)]  # never read the lake back
     lake.prepare()
     lock = lake.lock()
     try:
         recovered = lake.recover()
         lake.check_version(opts.full_refresh)
         run_id = new_run_id()
+        if recovered and not opts.full_refresh:  # a finished commit added state
+            done = lake.ingested()
         counts = Counts(files_seen=len(found))
-        done = {} if opts.full_refresh else lake.ingested()
         todo = [f for f in found if done.get(f.url) != (f.size, f.version)]
         counts.files_skipped = len(found) - len(todo)
         results = list(_execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)), progress, len(todo)))
@@ -437,6 +482,7 @@ def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], 
                                  "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
+    lake.attach(con)
     replace = []
     for (table, day), parts in sorted(staged.items()):
         staged_rows = sum(n for _, n in parts)

@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from jobs.errors import RunError, UsageError
+from jobs.storage import S3Options, is_s3
 from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
 
 TABLES = ("events", "digests")
@@ -96,6 +98,59 @@ def parquet_rows(paths: list[str]) -> int:
     return sum(pq.read_metadata(p).num_rows for p in paths)
 
 
+@dataclass
+class Change:
+    """A partition's next state: new files written locally (`adds`), existing files they supersede."""
+    adds: list[str]
+    removes: list[str]
+    before: int
+    after: int
+
+
+def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existing: list[str], new: list[str],
+                   out_dir: Path, rows: Callable[[list[str]], int]) -> Change | None:
+    """Decide a partition's next file set, writing as little as possible; shared by the local and S3 lakes.
+
+    New part files (already final: sorted, zstd) are moved into `out_dir`, only a new file holding
+    duplicates is rewritten without them, and small new fragments are merged into one file. Past
+    MAX_FILES_PER_PARTITION the whole partition is compacted into one new file, superseding the existing
+    ones. None when every new row is already there.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    losers: dict[str, list[int]] = {}
+    for filename, row in con.execute(losers_sql(table, existing, new)).fetchall():
+        losers.setdefault(filename, []).append(row)
+    adds, small = [], []
+    for f in new:
+        dest = out_dir / Path(f).name
+        if f not in losers:
+            os.replace(f, dest)
+        elif len(losers[f]) < pq.read_metadata(f).num_rows:
+            con.execute(without_rows_sql(f, losers[f], str(dest)))
+        else:
+            continue  # every row of it was already in the lake
+        (small if pq.read_metadata(dest).num_rows < SMALL_FILE_ROWS else adds).append(str(dest))
+    if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
+        merged = out_dir / f"part-{run}-small.parquet"
+        con.execute(compact_sql(table, small, str(merged)))
+        for f in small:
+            os.unlink(f)
+        small = [str(merged)]
+    adds += small
+    if not adds:
+        return None
+    before = rows(existing)
+    removes: list[str] = []
+    if len(existing) + len(adds) > MAX_FILES_PER_PARTITION:
+        compacted = out_dir / f"part-{run}-compacted.parquet"
+        con.execute(compact_sql(table, existing + adds, str(compacted)))
+        for f in adds:
+            os.unlink(f)
+        adds, removes = [str(compacted)], list(existing)
+    kept = [f for f in existing if f not in removes]
+    return Change(sorted(adds), removes, before, rows(kept) + parquet_rows(adds))
+
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -119,14 +174,26 @@ class Lock:
         self.path.unlink(missing_ok=True)
 
 
+def open_lake(url: str, s3: S3Options):  # -> Lake | S3Lake
+    """The lake at a local path or an s3:// URL (jobs/s3lake.py)."""
+    if is_s3(url):
+        from jobs.s3lake import S3Lake
+
+        return S3Lake(url, s3)
+    if "://" in url and not url.startswith("file://"):
+        raise UsageError(f"the lake must be a local directory or an s3:// URL (got {url})")
+    return Lake(url)
+
+
 class Lake:
-    """A lake directory. S3 lakes are not written yet; reading sources from S3 is."""
+    """A lake directory on a local (or network) filesystem: partitions are swapped in atomically."""
 
     def __init__(self, root: str) -> None:
-        if "://" in root and not root.startswith("file://"):
-            raise UsageError(f"the lake must be a local directory for now (got {root}); "
-                             "writing the lake to S3 is not supported yet")
         self.root = Path(root.removeprefix("file://")).absolute()
+        self.url = str(self.root)
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Let DuckDB read the lake's files (nothing to do on a local disk)."""
 
     # --- layout ---------------------------------------------------------------------
     def table_dir(self, table: str) -> Path:
@@ -174,7 +241,7 @@ class Lake:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = _read_json(path)
-                if holder and holder.get("host") == me["host"] and not _alive(int(holder.get("pid", 0))):
+                if holder and holder.get("host") == me["host"] and not pid_alive(int(holder.get("pid", 0))):
                     path.unlink(missing_ok=True)
                     continue
                 who = f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder else "?"
@@ -201,55 +268,27 @@ class Lake:
         files = sorted((self.state_dir / "files").glob("*.parquet"))
         if not files:
             return {}
-        df = (pl.scan_parquet([str(f) for f in files])
-              .sort("run_id").group_by("url").last().select("url", "size", "version").collect())
-        return {u: (s, v) for u, s, v in df.iter_rows()}
+        return latest_versions(pl.scan_parquet([str(f) for f in files]))
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
                         new: list[str], replace: bool) -> tuple[int, int] | None:
-        """Assemble the partition's next file set aside, writing as little as possible.
+        """Assemble the partition's next file set aside: kept files hard-linked, new ones moved in.
 
-        Unchanged files are hard-linked, new part files (already final: sorted, zstd) are moved in, only a
-        new file holding duplicates is rewritten without them, and small new fragments are merged into one
-        file. Past MAX_FILES_PER_PARTITION the partition is compacted. Returns (rows before, rows after),
-        or None when every new row was a duplicate and the partition stays as it is.
+        Returns (rows before, rows after), or None when every new row was a duplicate and the
+        partition stays as it is.
         """
-        existing = [] if replace else self.partition_files(table, day)
+        existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        losers: dict[str, list[int]] = {}
-        for filename, row in con.execute(losers_sql(table, existing, new)).fetchall():
-            losers.setdefault(filename, []).append(row)
-        for f in existing:
-            os.link(f, out_dir / Path(f).name)
-        small = []
-        for f in new:
-            dest = out_dir / Path(f).name
-            if f not in losers:
-                os.replace(f, dest)
-            elif len(losers[f]) < pq.read_metadata(f).num_rows:
-                con.execute(without_rows_sql(f, losers[f], str(dest)))
-            else:
-                continue  # every row of it was already in the lake
-            if pq.read_metadata(dest).num_rows < SMALL_FILE_ROWS:
-                small.append(str(dest))
-        if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
-            merged = out_dir / f"part-{run}-small.parquet"
-            con.execute(compact_sql(table, small, str(merged)))
-            for f in small:
-                os.unlink(f)
-        files = sorted(str(p) for p in out_dir.glob("*.parquet"))
-        if not any(Path(f).name.startswith(f"part-{run}") for f in files):
-            shutil.rmtree(out_dir)
+        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, parquet_rows)
+        if change is None:
+            shutil.rmtree(out_dir, ignore_errors=True)
             return None
-        if len(files) > MAX_FILES_PER_PARTITION:
-            compacted = out_dir / f"part-{run}-compacted.parquet"
-            con.execute(compact_sql(table, files, str(compacted)))
-            for f in files:
-                os.unlink(f)
-            files = [str(compacted)]
-        return parquet_rows(existing), parquet_rows(files)
+        if not replace:
+            for f in existing:
+                if f not in change.removes:
+                    os.link(f, out_dir / Path(f).name)
+        return change.before, change.after
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
                reset_state: bool) -> None:
@@ -320,7 +359,14 @@ class Lake:
         return finished
 
 
-def _alive(pid: int) -> bool:
+def latest_versions(state: pl.LazyFrame) -> dict[str, tuple[int, str]]:
+    """url → (size, version) of each input's latest record, except inputs that could not be read (retried)."""
+    df = (state.sort("run_id").group_by("url").last().filter(pl.col("status") != "unreadable")
+          .select("url", "size", "version").collect())
+    return {u: (s, v) for u, s, v in df.iter_rows()}
+
+
+def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:

@@ -50,9 +50,12 @@ def creation_order() -> list[str]:
     return list(TopologicalSorter(dependencies()).static_order())
 
 
-def _location(lake: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def _location(lake: str, fs: fsspec.AbstractFileSystem | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the absolute lake location (s3://… or a local absolute path)."""
-    fs, path = url_to_fs(lake)
+    if fs is None:
+        fs, path = url_to_fs(lake)
+    else:
+        path = fs._strip_protocol(lake)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if protocol in ("file", "local"):
         return fs, str(Path(path).absolute())
@@ -77,9 +80,10 @@ def empty_table_sql(table: str) -> str:
     return f"CREATE OR REPLACE VIEW {table} AS SELECT {cols}, NULL::DATE AS event_date WHERE false"
 
 
-def connect(lake: str, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A connection with every view registered over the lake."""
-    fs, root = _location(lake)
+def connect(lake: str, database: str = ":memory:",
+            fs: fsspec.AbstractFileSystem | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with every view registered over the lake (`fs`: how to reach it, when not the default)."""
+    fs, root = _location(lake, fs)
     if not fs.glob(f"{root}/events/*/*.parquet"):
         raise LakeNotFound(f"no events in {lake}: run `trailhouse ingest … --lake {lake}` first")
     con = duckdb.connect(database, config={"autoinstall_known_extensions": False,

@@ -94,3 +94,38 @@ def quarantine(lake: Path) -> list[dict]:
 
 def last_run(lake: Path) -> dict:
     return json.loads(sorted((lake / "_state" / "runs").glob("*.json"))[-1].read_text())
+
+
+@pytest.fixture
+def s3(monkeypatch, tmp_path):
+    """A real S3 endpoint (moto's server over HTTP on loopback) and credentials for it in the environment.
+
+    Worker processes inherit the environment, so they reach the same endpoint. Yields the server,
+    which records requests and can inject faults (tests/s3server.py).
+    """
+    import s3fs
+    import urllib.request
+
+    from tests.s3server import S3Server
+
+    server = S3Server()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": server.endpoint, "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+           "AWS_CONFIG_FILE": str(tmp_path / "no-config"), "TRAILHOUSE_WORK_DIR": str(tmp_path / "work")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield server
+    urllib.request.urlopen(urllib.request.Request(server.endpoint + "/moto-api/reset", method="POST")).read()
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()
+
+
+def s3fs_client():
+    """A fresh s3fs client for the test's own uploads and checks (no listing cache)."""
+    import s3fs
+
+    return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)

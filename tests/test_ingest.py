@@ -311,7 +311,12 @@ def test_argument_errors_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "lake").exists()
 
 
-def test_configuration_errors_exit_2_with_one_line(tmp_path, capsys):
+def test_configuration_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     lake = tmp_path / "lake"
     assert ingest(tmp_path / "missing", "--lake", lake) == 2
     assert ingest(SAMPLE, "--lake", lake, "--since", "2026-11-02", "--until", "2026-11-01") == 2
@@ -322,6 +327,7 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("trailhouse: ") for line in err)
     assert "source not found" in err[0] and "after --until" in err[1] and "not writable" in err[2]
+    assert "no AWS credentials" in err[3]
     assert "Traceback" not in "".join(err)
     assert not lake.exists()
 

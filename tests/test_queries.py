@@ -14,7 +14,7 @@ import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
-from tests.conftest import SAMPLE, ingest, record, shared_path, trail_path, write
+from tests.conftest import SAMPLE, ingest, record, s3fs_client, shared_path, trail_path, write
 
 ACCT, OTHER = "111122223333", "444455556666"
 T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -245,12 +245,10 @@ def test_catalog_is_a_duckdb_database_of_views(tmp_path, monkeypatch):
     assert con.sql("SELECT count(*) FROM iam_user_created").fetchall()[0][0] > 0
 
 
-def test_s3_lake_is_queried_through_s3fs(tmp_path, s3_endpoint, capsys):
-    import s3fs
-
+def test_s3_lake_is_queried_through_s3fs(tmp_path, s3, capsys):
     lake = tmp_path / "lake"
     ingest(SAMPLE, "--lake", lake, "--workers", "1")
-    fs = s3fs.S3FileSystem()
+    fs = s3fs_client()
     fs.mkdir("lakes")
     fs.put(str(lake / "events"), "lakes/prod/events", recursive=True)
     capsys.readouterr()
@@ -261,9 +259,3 @@ def test_s3_lake_is_queried_through_s3fs(tmp_path, s3_endpoint, capsys):
     assert remote == capsys.readouterr().out and remote.splitlines()[1].split(",")[0] != "0"
     assert main(["findings", "--lake", "s3://lakes/prod", "--format", "csv"]) == 0
 
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    from tests.test_s3_source import s3_endpoint as fixture
-
-    yield from fixture.__wrapped__(monkeypatch)
