@@ -34,7 +34,7 @@ from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
-BATCH_BYTES = 24 * 2**20
+BATCH_BYTES = 20 * 2**20
 BATCH_FILES = 2000
 GZIP_RATIO = 10
 

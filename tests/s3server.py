@@ -1,17 +1,18 @@
-"""A real S3 endpoint for tests: moto's server on 127.0.0.1, spoken to over HTTP.
+"""A real S3 endpoint for tests: moto's ThreadedMotoServer on 127.0.0.1, spoken to over HTTP.
 
-The same WSGI app ThreadedMotoServer runs, wrapped to record every request (so tests can
-assert which prefixes were listed) and to answer chosen keys with errors (throttling,
-server errors) the way S3 does, so the client's retries run for real.
+Its WSGI app is wrapped to record every request (so tests can assert which prefixes were
+listed) and to answer chosen keys with errors (throttling, server errors) the way S3 does,
+so the client's retries run for real.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -38,17 +39,22 @@ class Request:
         return self.query.get("prefix", [""])[0]
 
 
-@dataclass
-class S3Server:
-    requests: list[Request] = field(default_factory=list)
-    #: key substring → how many more GETs of it fail (-1: always); 503 SlowDown, or 500 when `hard`
-    faults: dict[str, int] = field(default_factory=dict)
-    hard: set[str] = field(default_factory=set)
-    endpoint: str = ""
+class S3Server(ThreadedMotoServer):
+    """moto's ThreadedMotoServer on 127.0.0.1 and a free port, its app wrapped to record and to fail on demand."""
 
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.requests: list[Request] = []
+        #: key substring → how many more GETs of it fail (-1: always); 503 SlowDown, or 500 when in `hard`
+        self.faults: dict[str, int] = {}
+        self.hard: set[str] = set()
         self._lock = threading.Lock()
+        self.start()
+        host, port = self.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+
+    def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
 
         def wrapped(environ, start_response):
@@ -67,15 +73,9 @@ class S3Server:
                     return [body]
             return app(environ, start_response)
 
-        self._server = make_server("127.0.0.1", 0, wrapped, threaded=True, request_handler=MotoRequestHandler)
-        host, port = self._server.server_address[:2]
-        self.endpoint = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
+        self._server = make_server(self._ip_address, self._port, wrapped, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
     def lists(self) -> list[str]:
         """The prefixes of every listing request so far (bucket/prefix)."""
