@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -82,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
     fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _output_options(fnd)
 
+    dash = sub.add_parser("dashboards", help="dashboard datasets (Parquet, CSV), charts (PNG) and an offline report")
+    dash.add_argument("--lake", required=True)
+    dash.add_argument("--out", required=True, metavar="DIR", help="where datasets/, charts/ and index.html go")
+    dash.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
+    dash.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
+    _s3_options(dash)
+
     bench = sub.add_parser("bench", help="measure ingest against the DuckDB-only load, per-event Python, the floor")
     bench.add_argument("--events", type=_positive, default=1_000_000)
     bench.add_argument("--workdir", default=".bench", help="where the generated bucket is cached (default .bench)")
@@ -128,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _findings(args)
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "dashboards":
+            return _dashboards(args)
         if args.command == "bench":
             return _bench(args)
     except UsageError as exc:
@@ -136,22 +146,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunError as exc:
         print(f"trailhouse: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:
+        if _out_of_space(exc):
+            print(f"trailhouse: no space left to write ({exc}); nothing was committed: free some space "
+                  "(or point TMPDIR/TRAILHOUSE_WORK_DIR elsewhere) and run again", file=sys.stderr)
+            return EXIT_FAILURE
+        return _internal(exc)
     except KeyboardInterrupt:
         print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for whoever asks
-        from jobs.storage import explain
-
-        if os.environ.get("TRAILHOUSE_DEBUG"):
-            raise
-        reason = explain(exc)
-        if reason:  # S3 credentials, permissions, endpoint: the user's to fix
-            print(f"trailhouse: {reason}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"trailhouse: internal error: {type(exc).__name__}: {exc} "
-              "(rerun with TRAILHOUSE_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_FAILURE
+    except Exception as exc:
+        return _internal(exc)
     return EXIT_USAGE
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    text = str(exc)
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or any(
+        s in text for s in ("No space left", "File too large", "Disk quota exceeded"))
+
+
+def _internal(exc: Exception) -> int:
+    """A bug: say so in one line, keep the traceback for whoever asks."""
+    from jobs.storage import explain
+
+    if os.environ.get("TRAILHOUSE_DEBUG"):
+        raise exc
+    reason = explain(exc)
+    if reason:  # S3 credentials, permissions, endpoint: the user's to fix
+        print(f"trailhouse: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"trailhouse: internal error: {type(exc).__name__}: {exc} "
+          "(rerun with TRAILHOUSE_DEBUG=1 for the traceback)", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -230,6 +257,25 @@ def _findings(args: argparse.Namespace) -> int:
     else:  # the findings are the data; the summary goes to the terminal
         write(con, summary, "table", None, stream=sys.stderr)
         write(con, listing, args.format, args.output)
+    return EXIT_OK
+
+
+def _dashboards(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from jobs.dashboards import build
+
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    con = _connect(args)
+    out = pathlib.Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    done = build(con, out, args.since, args.until, args.lake)
+    print(f"wrote {len(done['datasets'])} dashboard datasets (Parquet and CSV) and charts over {done['events']:,} "
+          f"events, {done['findings']:,} findings, to {out}; the report is {out / 'index.html'}")
     return EXIT_OK
 
 

@@ -414,13 +414,18 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         counts = Counts(files_seen=len(found))
         todo = [f for f in found if done.get(f.url) != (f.size, f.version)]
         counts.files_skipped = len(found) - len(todo)
-        results = list(_execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)), progress, len(todo)))
+        log = RunLog(lake.tmp(run_id), run_id)
+        results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),
+                                                 progress, len(todo))]
+        log.close()
         counts.seconds_reading = round(time.perf_counter() - start, 3)
         for r in results:
             counts.add(r.counts)
         partitions: list[str] = []
         if todo:
             partitions = _commit(lake, run_id, opts, results, counts, start, recovered)
+        else:
+            lake._cleanup(run_id)
         return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
     except BaseException:
         if "run_id" in locals():
@@ -455,6 +460,8 @@ def _execute(batches: list[Batch], opts: Options, staging: str, progress: Progre
                 except Exception as exc:  # a bug or a dead worker, never bad input
                     for other in futures:
                         other.cancel()
+                    if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
+                        raise
                     raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
                 files_done += len(r.files)
                 events += r.counts.events_read
@@ -497,8 +504,6 @@ def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], 
     partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
     counts.seconds_committing = round(time.perf_counter() - committing, 3)  # the swap itself is milliseconds
     summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
-    _write_state(tmp, run_id, results)
-    _write_quarantine(tmp, results)
     (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
     lake.commit(run_id, replace, remove, reset_state=opts.full_refresh)
     return partitions
@@ -516,18 +521,35 @@ def _stale_partitions(lake: Lake, opts: Options, rebuilt: set[tuple[str, str]]) 
     return stale
 
 
-def _write_state(tmp: Path, run_id: str, results: list[BatchResult]) -> None:
-    rows = [r for res in results for r in res.files]
-    ingested_at = dt.datetime.now(dt.timezone.utc)
-    df = pl.DataFrame(rows, schema={"url": pl.String, "size": pl.Int64, "version": pl.String, "status": pl.String,
-                                    "records": pl.Int64, "rejected": pl.Int64})
-    df = df.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(ingested_at).alias("ingested_at"))
-    df.write_parquet(tmp / "files.parquet")
+class RunLog:
+    """The run's state rows (one per input) and quarantine entries, written to the run's work area as batches
+    finish: the driver keeps no per-file data, however many files a backfill reads."""
 
+    SCHEMA = pa.schema([("url", pa.string()), ("size", pa.int64()), ("version", pa.string()), ("status", pa.string()),
+                        ("records", pa.int64()), ("rejected", pa.int64()), ("run_id", pa.string()),
+                        ("ingested_at", pa.timestamp("us", "UTC"))])
 
-def _write_quarantine(tmp: Path, results: list[BatchResult]) -> None:
-    entries = [q for r in results for q in r.quarantine]
-    if entries:
-        with open(tmp / "quarantine.jsonl", "w") as fh:
-            for q in entries:
-                fh.write(json.dumps(q, ensure_ascii=False) + "\n")
+    def __init__(self, tmp: Path, run_id: str) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp, self.run_id = tmp, run_id
+        self.at = dt.datetime.now(dt.timezone.utc)
+        self.state = pq.ParquetWriter(tmp / "files.parquet", self.SCHEMA)
+        self.quarantine = None
+
+    def add(self, r: BatchResult) -> BatchResult:
+        """Write down a batch's files and quarantine; what the commit still needs is returned."""
+        if r.files:
+            cols = {k: [f[k] for f in r.files] for k in ("url", "size", "version", "status", "records", "rejected")}
+            cols |= {"run_id": [self.run_id] * len(r.files), "ingested_at": [self.at] * len(r.files)}
+            self.state.write_table(pa.table(cols, schema=self.SCHEMA))
+        if r.quarantine:
+            if self.quarantine is None:
+                self.quarantine = open(self.tmp / "quarantine.jsonl", "w")
+            for q in r.quarantine:
+                self.quarantine.write(json.dumps(q, ensure_ascii=False) + "\n")
+        return BatchResult(counts=r.counts, staged=r.staged)
+
+    def close(self) -> None:
+        self.state.close()
+        if self.quarantine is not None:
+            self.quarantine.close()

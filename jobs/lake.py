@@ -36,6 +36,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from jobs.errors import RunError, UsageError
+from jobs.failpoints import failpoint
 from jobs.storage import S3Options, is_s3
 from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
 
@@ -295,8 +296,11 @@ class Lake:
         """Everything is written aside: record the journal, then apply it."""
         journal = {"run": run, "replace": replace, "remove": remove, "reset_state": reset_state}
         path = self.state_dir / "journal" / f"{run}.json"
+        failpoint("before-journal")
         _write_json_atomic(path, journal)
+        failpoint("after-journal")
         self._apply(journal)
+        failpoint("after-apply")
         path.unlink()
         self._cleanup(run)
 
@@ -320,6 +324,7 @@ class Lake:
             else:
                 live.parent.mkdir(parents=True, exist_ok=True)
                 new.rename(live)
+            failpoint("partition-swapped")
         for table, day in journal["remove"]:
             live = self.partition_dir(table, day)
             if live.exists():

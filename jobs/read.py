@@ -221,9 +221,9 @@ def records_table(files: list[str], parsed: list[Parsed]) -> pa.Table:
     return pa.table({FILE: names, "_ord": ords, RAW: text, "_bytes": raw_bytes, "_reject": reject})
 
 
-def _utf8_or_none(data: bytes) -> str | None:
+def _utf8_or_none(data: bytes | msgspec.Raw) -> str | None:
     try:
-        return data.decode("utf-8")
+        return bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         return None
 

@@ -34,6 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from jobs.errors import RunError, UsageError
+from jobs.failpoints import failpoint
 from jobs.lake import PARTITION, TABLES, latest_versions, pid_alive, plan_partition
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
@@ -182,12 +183,15 @@ class S3Lake:
                    "marker": self._key("_state", "files", f"{run}.parquet")}
         journal_key = self._key("_state", "journal", f"{run}.json")
         self.fs.pipe_file(journal_key, json.dumps(journal, indent=1).encode())
+        failpoint("after-journal")
         data = [(src, key) for src, key in uploads if "/_state/files/" not in key]
         if data:
             self.fs.put([s for s, _ in data], [k for _, k in data])
+        failpoint("after-upload")
         for src, key in uploads:
             if "/_state/files/" in key:
                 self.fs.put_file(src, key)
+        failpoint("after-marker")
         self._finish(journal)
         self.fs.rm(journal_key)
         self._cleanup(run)

@@ -1,0 +1,295 @@
+"""Reliability: crashes at any moment, hostile input, two ingests at once, a full disk, queries during an ingest.
+
+The kill harness itself is tests/reliability.py (`make reliability` runs it at full size and
+rewrites the figures of docs/reliability.md); here it runs at a size CI can afford.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ROOT, SAMPLE, ingest, last_run, quarantine, record, sql, trail_path, write
+from tests.reliability import FAILPOINTS, trials
+
+ACCT = "111122223333"
+
+
+def test_killed_runs_always_leave_a_lake_equal_to_a_clean_run(tmp_path):
+    report = trials(kills=len(FAILPOINTS) * 2 + 2, seed=3, work=tmp_path, events=4000)
+    assert report["failed"] == [], report["failed"]
+    assert report["trials"] == len(FAILPOINTS) * 2 + 2
+    # every failpoint trial really died there (the random ones may finish before their kill)
+    died = [o for o in report["outcomes"] if o["trial"].startswith("kill at")]
+    assert len(died) == len(FAILPOINTS) * 2 and all(o["killed"] for o in died)
+
+
+# --- hostile and broken input ------------------------------------------------------------
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data)
+
+
+def hostile_corpus(root: Path) -> dict:
+    """Files that try to break the reader, with what must come of each: the good events land, the rest is
+    quarantined with a reason."""
+    good: list[str] = []
+    expect_file_quarantine: dict[str, str] = {}  # file name → a word its reason must contain
+    expect_record_quarantine: dict[str, int] = {}
+
+    def put(name: str, data: bytes) -> Path:
+        path = trail_path(root, ACCT, "us-east-1", "2026-11-01", name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def ok(eid: str, **fields) -> dict:
+        good.append(eid)
+        return record(eid=eid, **fields)
+
+    recs = [ok("t-ok"), record(eid="t-num", eventTime=1700000000), record(eid="t-bad", eventTime="yesterday")]
+    put("times", _gz(json.dumps({"Records": recs}).encode()))
+    expect_record_quarantine["times"] = 2
+    put("types", _gz(json.dumps({"Records": [
+        ok("ui-str", userIdentity="root"), ok("rp-str", requestParameters="x=1"), ok("rp-arr", requestParameters=[1, 2]),
+        ok("rp-num", requestParameters=7), ok("re-bool", responseElements=True), ok("res-str", resources="arn:aws:s3:::b"),
+        ok("ua-num", userAgent=12), ok("ip-obj", sourceIPAddress={"ip": "1.2.3.4"}), ok("tls-list", tlsDetails=[1]),
+    ]}).encode()))
+    nested: object = "bottom"
+    for _ in range(300):
+        nested = {"a": nested}
+    put("deep", _gz(json.dumps({"Records": [ok("deep", requestParameters=nested)]}).encode()))
+    put("big-event", _gz(json.dumps({"Records": [ok("big", requestParameters={"blob": "x" * 256 * 1024})]}).encode()))
+    many = [ok(f"m{n}", requestParameters={"pad": "y" * 1200, "n": n}) for n in range(36_000)]
+    put("fifty-mb", _gz(json.dumps({"Records": many}).encode()))  # ~50 MB of JSON
+    bad_utf8 = json.dumps({"Records": [ok("u-ok"), record(eid="u-bad", userAgent="@@")]}).encode()
+    put("utf8", _gz(bad_utf8.replace(b"@@", b"\xff\xfe")))
+    expect_record_quarantine["utf8"] = 1
+    put("bom", b"\xef\xbb\xbf" + json.dumps({"Records": [ok("bom")]}).encode())
+    put("dupkeys", _gz(b'{"Records": [' + json.dumps(ok("dup-1"))[:-1].encode() + b', "eventName": "Second"}]}'))
+    put("ndjson-nan", _gz((json.dumps(ok("nd-ok")) + "\n" + '{"eventID": "nd-nan", "x": NaN}\n').encode()))
+    expect_record_quarantine["ndjson-nan"] = 1
+    put("plain-named-gz", json.dumps({"Records": [ok("plain")]}).encode())  # a .gz that is not gzip, but JSON
+    for name, data, word in [
+        ("empty", b"", "empty"), ("zero-gz", _gz(b""), "empty"), ("garbage-gz", b"\x00\x01not gzip at all", "JSON"),
+        ("records-null", _gz(b'{"Records": null}'), "Records"), ("records-object", _gz(b'{"Records": {"a": 1}}'), ""),
+        ("nan-in-records", _gz(b'{"Records": [{"eventID": "n", "x": Infinity}]}'), "JSON"),
+        ("truncated", _gz(json.dumps({"Records": [record()]}).encode())[:-20], "gzip"),
+    ]:
+        put(name, data)
+        expect_file_quarantine[name] = word
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("x.json", json.dumps({"Records": [record()]}))
+    put("a-zip", buf.getvalue())
+    expect_file_quarantine["a-zip"] = "zip"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = json.dumps({"Records": [record()]}).encode()
+        info = tarfile.TarInfo("x.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    put("a-tar", buf.getvalue())
+    expect_file_quarantine["a-tar"] = "tar"
+    return {"good": good, "files": expect_file_quarantine, "records": expect_record_quarantine}
+
+
+def test_hostile_input_never_crashes_the_job_and_loses_nothing(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    expected = hostile_corpus(src)
+    assert ingest(src, "--lake", lake, "--workers", "2") == 3
+    ids = [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")]
+    assert sorted(ids) == sorted(expected["good"])  # every valid event, once
+    q = quarantine(lake)
+    by_file: dict[str, list[dict]] = {}
+    for entry in q:
+        name = entry["source"].rsplit("_", 1)[-1].removesuffix(".json.gz")
+        by_file.setdefault(name, []).append(entry)
+        assert entry["reason"] and "Traceback" not in entry["reason"]
+    for name, word in expected["files"].items():
+        (entry,) = by_file.pop(name)
+        assert entry["record"] is None and word.lower() in entry["reason"].lower(), (name, entry["reason"])
+    for name, n in expected["records"].items():
+        entries = by_file.pop(name)
+        assert len(entries) == n and all(e["record"] is not None and ("original" in e or "original_base64" in e)
+                                         for e in entries), entries
+    assert by_file == {}
+    run = last_run(lake)
+    assert run["events_read"] == run["events_written"] + run["duplicates"] + run["events_quarantined"] \
+        + run["events_filtered"]
+    assert run["events_quarantined"] == sum(expected["records"].values())
+    assert run["files_quarantined"] == len(expected["files"])
+    # payloads stay exact: the deep one round-trips, the duplicate-key record keeps its text
+    (deep,) = sql(lake, "SELECT event.original FROM EVENTS WHERE event.id = 'deep'")[0]
+    assert json.loads(deep)["requestParameters"]["a"]["a"]["a"] is not None
+    (dup,) = sql(lake, "SELECT event.original FROM EVENTS WHERE event.id = 'dup-1'")[0]
+    assert dup.endswith('"eventName": "Second"}')
+
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+                 st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+_FIELDS = ("eventTime", "eventName", "eventSource", "userIdentity", "requestParameters", "responseElements",
+           "sourceIPAddress", "userAgent", "resources", "errorCode", "awsRegion", "recipientAccountId", "tlsDetails",
+           "readOnly", "eventType", "additionalEventData")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(_FIELDS), _ANY), min_size=0, max_size=4), st.integers(0, 3))
+def test_any_field_with_any_type_is_ingested_or_quarantined_never_lost(tmp_path_factory, mutations, n_good):
+    tmp = tmp_path_factory.mktemp("prop")
+    hostile = record(eid="hostile")
+    for name, value in mutations:
+        hostile[name] = value
+    good = [record(eid=f"g{n}") for n in range(n_good)]
+    write(trail_path(tmp / "src", ACCT, "us-east-1", "2026-11-01"), [*good, hostile])
+    rc = ingest(tmp / "src", "--lake", tmp / "lake", "--workers", "1")
+    assert rc in (0, 3)
+    ids = {r[0] for r in sql(tmp / "lake", "SELECT event.id FROM EVENTS")} if (tmp / "lake" / "events").exists() \
+        else set()
+    assert {f"g{n}" for n in range(n_good)} <= ids
+    q = quarantine(tmp / "lake")
+    assert ("hostile" in ids) != bool(q)  # the hostile record landed, or it is quarantined with a reason
+    assert all(e["reason"] for e in q)
+    run = last_run(tmp / "lake")
+    assert run["events_read"] == n_good + 1 == run["events_written"] + run["events_quarantined"]
+
+
+def test_a_file_that_vanishes_or_grows_after_listing(tmp_path, monkeypatch):
+    from jobs import ingest as ingest_mod
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    gone = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "gone"), [record(eid="v1")])
+    grows = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "grows"), [record(eid="g1")])
+    listed = ingest_mod.discover
+
+    def discover_then_change(*args, **kwargs):
+        found = listed(*args, **kwargs)
+        gone.unlink()  # deleted between listing and reading
+        write(grows, [record(eid="g1"), record(eid="g2")])  # rewritten bigger
+        return found
+
+    monkeypatch.setattr(ingest_mod, "discover", discover_then_change)
+    assert ingest(src, "--lake", lake, "--workers", "1") == 3
+    (entry,) = quarantine(lake)
+    assert entry["source"].endswith("_gone.json.gz") and "cannot read the file" in entry["reason"]
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["g1", "g2"]
+    monkeypatch.setattr(ingest_mod, "discover", listed)
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0  # the grown file is read again (new size): no dup
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["g1", "g2"]
+
+
+# --- concurrency and environment -----------------------------------------------------------
+def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, **kwargs)
+
+
+def test_two_ingests_at_once_one_runs_the_other_is_told_why(tmp_path):
+    lake = tmp_path / "lake"
+    procs = [subprocess.Popen([sys.executable, "-m", "jobs.cli", "ingest", str(SAMPLE), "--lake", str(lake),
+                               "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _ in results)
+    if codes == [0, 0]:  # the second started after the first had finished: then it found nothing new
+        assert len(list((lake / "_state" / "runs").glob("*.json"))) == 1
+    else:
+        assert codes == [0, 1]
+        (err,) = [e for rc, e in results if rc == 1]
+        assert err.count("\n") == 1 and "another ingest is running on this lake" in err
+    ids = [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")]
+    assert len(ids) == len(set(ids)) == 3016
+
+
+def test_queries_during_an_ingest_see_the_old_or_the_new_partition_never_a_mix(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    day = "2026-11-01"
+    for n in range(4):
+        write(trail_path(src, ACCT, "us-east-1", day, f"old{n}"),
+              [record(time=f"{day}T0{n}:00:00Z", eid=f"old-{n}-{i}") for i in range(500)])
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+    for n in range(4):
+        write(trail_path(src, ACCT, "us-east-1", day, f"new{n}"),
+              [record(time=f"{day}T1{n}:00:00Z", eid=f"new-{n}-{i}") for i in range(500)] +
+              [record(time=f"{day}T0{n}:00:00Z", eid=f"old-{n}-0")])  # a re-delivery: its file is rewritten
+    seen: list[tuple[int, int]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        con = duckdb.connect()
+        while not stop.is_set():
+            try:
+                seen.append(con.sql(f"SELECT count(*), count(DISTINCT event.id) FROM read_parquet("
+                                    f"'{lake}/events/event_date={day}/*.parquet')").fetchall()[0])
+            except duckdb.Error as exc:  # a file swapped away between DuckDB's glob and its open
+                errors.append(str(exc))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    proc = _cli("ingest", src, "--lake", lake, "--workers", "1")
+    stop.set()
+    t.join()
+    assert proc.returncode == 0, proc.stderr
+    assert seen and set(seen) <= {(2000, 2000), (4000, 4000)}, set(seen)  # never a mix, never a duplicate
+    assert len(errors) <= len(seen)
+
+
+def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path):
+    lake = tmp_path / "lake"
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
+    before = {p: p.read_bytes() for p in sorted(lake.rglob("*.parquet")) if "_state" not in p.parts}
+    extra = tmp_path / "extra"
+    write(trail_path(extra, ACCT, "us-east-1", "2026-11-01", "big"),
+          [record(eid=f"x{n}", requestParameters={"pad": os.urandom(1000).hex()}) for n in range(3000)])
+
+    def small_disk() -> None:  # every file this process writes is capped at 64 KB: the disk is "full"
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "ingest", str(extra), "--lake", str(lake),
+                           "--workers", "1"], cwd=ROOT, capture_output=True, text=True, preexec_fn=small_disk)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trailhouse: ") and "Traceback" not in proc.stderr
+    assert "space" in lines[0] or "too large" in lines[0].lower()
+    after = {p: p.read_bytes() for p in sorted(lake.rglob("*.parquet")) if "_state" not in p.parts}
+    assert after == before  # the lake is as it was
+    assert ingest(extra, "--lake", lake, "--workers", "1") == 0  # and a rerun with room succeeds
+    assert sql(lake, "SELECT count(*) FROM EVENTS WHERE event.id LIKE 'x%'")[0][0] == 3000
+
+
+def test_an_input_that_cannot_be_opened_is_quarantined_and_retried(tmp_path):
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "ok"), [record(eid="ok")])
+    locked = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "locked"), [record(eid="locked")])
+    locked.chmod(0)
+    # root reads anything: the job runs without the capabilities that bypass file permissions, as a user would
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
+            "--"] if os.geteuid() == 0 else []
+    cmd = [*drop, sys.executable, "-m", "jobs.cli", "ingest", str(src), "--lake", str(lake), "--workers", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (entry,) = quarantine(lake)
+    assert entry["source"].endswith("_locked.json.gz") and "ermission denied" in entry["reason"]
+    assert [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")] == ["ok"]
+    locked.chmod(0o644)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr  # tried again, now that it can be read
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["locked", "ok"]
