@@ -56,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--full-refresh", action="store_true", help="forget what was ingested and rebuild")
     ing.add_argument("--no-original", action="store_true", help="do not store event.original")
     ing.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for partition merges (default 1GB)")
+    ing.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="run batches in local processes (default) or on a Dask cluster")
+    ing.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="the Dask scheduler (default: DASK_SCHEDULER_ADDRESS)")
     ing.add_argument("--lookback-days", type=_natural, default=2, metavar="N",
                      help="S3 sources without --since: re-list N days before the newest folder already ingested, "
                           "for late deliveries (default 2)")
@@ -190,7 +194,12 @@ def _ingest(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
     scope = Scope(args.since, args.until, frozenset(args.account), frozenset(args.region))
     opts = Options(list(args.sources), args.lake, scope, args.workers, args.full_refresh,
-                   not args.no_original, args.memory_limit, _s3(args), args.lookback_days)
+                   not args.no_original, args.memory_limit, _s3(args), args.lookback_days, args.executor,
+                   args.scheduler)
+    if args.executor == "dask":
+        from jobs.dask_executor import scheduler_address
+
+        scheduler_address(args.scheduler)  # fail before anything is listed or written
     with Progress.for_terminal() as progress:
         summary = run(opts, progress.update)
     print_summary(summary, args.lake)

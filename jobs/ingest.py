@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -51,6 +52,8 @@ class Options:
     s3: S3Options = S3Options()
     #: S3 sources: days re-listed before the newest folder already ingested, for late deliveries
     lookback_days: int = 2
+    executor: str = "local"  # or "dask": batches run on a Dask cluster (jobs/dask_executor.py)
+    scheduler: str | None = None  # the Dask scheduler address (else DASK_SCHEDULER_ADDRESS)
 
 
 @dataclass
@@ -83,6 +86,8 @@ class BatchResult:
     staged: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
     quarantine: list[dict] = field(default_factory=list)
     files: list[dict] = field(default_factory=list)
+    worker: str = ""  # host:pid of the process that ran the batch
+    seconds: float = 0.0
 
 
 @dataclass
@@ -92,6 +97,8 @@ class Summary:
     partitions: list[str]
     seconds: float
     recovered: list[str]
+    #: host:pid → batches, events read, seconds busy: each worker's share and throughput
+    workers: dict[str, dict] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +112,7 @@ class Summary:
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, **asdict(self.counts), "partitions": self.partitions,
                 "seconds": round(self.seconds, 3), "events_per_second": round(self.events_per_second),
-                "exit_code": self.exit_code, "recovered_runs": self.recovered}
+                "exit_code": self.exit_code, "recovered_runs": self.recovered, "workers": self.workers}
 
 
 def new_run_id() -> str:
@@ -232,7 +239,8 @@ def _now() -> str:
 
 def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> BatchResult:
     """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
-    result = BatchResult()
+    started = time.perf_counter()
+    result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     state = {}
     contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
@@ -274,6 +282,7 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
         if set(names) - context:
             _process_table(batch_no, table, names, parts, context, opts, Path(staging), result, state)
     result.files = list(state.values())
+    result.seconds = round(time.perf_counter() - started, 3)
     _release_memory()
     return result
 
@@ -337,8 +346,10 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), out, compression="zstd",
+        partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
+        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, compression="zstd",
                        compression_level=PARQUET_ZSTD_LEVEL, row_group_size=ROW_GROUP_SIZE)
+        os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
         result.staged.setdefault((table, str(day)), []).append((str(out), rows))
         offset += rows
 
@@ -421,12 +432,13 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         counts.seconds_reading = round(time.perf_counter() - start, 3)
         for r in results:
             counts.add(r.counts)
+        workers = per_worker(results)
         partitions: list[str] = []
         if todo:
-            partitions = _commit(lake, run_id, opts, results, counts, start, recovered)
+            partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers)
         else:
             lake._cleanup(run_id)
-        return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
+        return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
     except BaseException:
         if "run_id" in locals():
             lake._cleanup(run_id)
@@ -437,18 +449,27 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
 
 def _execute(batches: list[Batch], opts: Options, staging: str, progress: ProgressFn | None,
              total: int) -> Iterator[BatchResult]:
+    """Run the batches on the chosen executor; results come back as batches finish, progress follows them."""
     files_done = events = 0
     if progress:
         progress(0, total, 0)
-    if opts.workers <= 1 or len(batches) <= 1:
-        results: Iterator[BatchResult] = (process_batch(n, b, opts, staging) for n, b in enumerate(batches))
-        for r in results:
-            files_done += len(r.files)
-            events += r.counts.events_read
-            if progress:
-                progress(files_done, total, events)
-            yield r
-        return
+    if opts.executor == "dask":
+        from jobs.dask_executor import dask_results
+
+        results = dask_results(batches, opts, staging)
+    elif opts.workers <= 1 or len(batches) <= 1:
+        results = (process_batch(n, b, opts, staging) for n, b in enumerate(batches))
+    else:
+        results = _process_pool(batches, opts, staging)
+    for r in results:
+        files_done += len(r.files)
+        events += r.counts.events_read
+        if progress:
+            progress(files_done, total, events)
+        yield r
+
+
+def _process_pool(batches: list[Batch], opts: Options, staging: str) -> Iterator[BatchResult]:
     before = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
@@ -463,10 +484,6 @@ def _execute(batches: list[Batch], opts: Options, staging: str, progress: Progre
                     if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
                         raise
                     raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
-                files_done += len(r.files)
-                events += r.counts.events_read
-                if progress:
-                    progress(files_done, total, events)
                 yield r
     finally:
         for k, v in before.items():
@@ -476,8 +493,18 @@ def _execute(batches: list[Batch], opts: Options, staging: str, progress: Progre
                 os.environ[k] = v
 
 
-def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
-            start: float, recovered: list[str]) -> list[str]:
+def per_worker(results: list[BatchResult]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for r in results:
+        w = out.setdefault(r.worker, {"batches": 0, "events": 0, "seconds": 0.0})
+        w["batches"] += 1
+        w["events"] += r.counts.events_read + r.counts.digests_read
+        w["seconds"] = round(w["seconds"] + r.seconds, 3)
+    return dict(sorted(out.items()))
+
+
+def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
+            start: float, recovered: list[str], workers: dict[str, dict]) -> list[str]:
     committing = time.perf_counter()
     staged: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for r in results:
@@ -503,13 +530,13 @@ def _commit(lake: Lake, run_id: str, opts: Options, results: list[BatchResult], 
     remove = _stale_partitions(lake, opts, set(staged)) if opts.full_refresh else []
     partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
     counts.seconds_committing = round(time.perf_counter() - committing, 3)  # the swap itself is milliseconds
-    summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered)
+    summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
     (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
     lake.commit(run_id, replace, remove, reset_state=opts.full_refresh)
     return partitions
 
 
-def _stale_partitions(lake: Lake, opts: Options, rebuilt: set[tuple[str, str]]) -> list[tuple[str, str]]:
+def _stale_partitions(lake, opts: Options, rebuilt: set[tuple[str, str]]) -> list[tuple[str, str]]:
     """On --full-refresh, partitions in the run's date range that the sources no longer produce."""
     stale = []
     for table in ("events", "digests"):
@@ -547,7 +574,7 @@ class RunLog:
                 self.quarantine = open(self.tmp / "quarantine.jsonl", "w")
             for q in r.quarantine:
                 self.quarantine.write(json.dumps(q, ensure_ascii=False) + "\n")
-        return BatchResult(counts=r.counts, staged=r.staged)
+        return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds)
 
     def close(self) -> None:
         self.state.close()

@@ -61,6 +61,12 @@ def print_summary(s: Summary, lake: str) -> None:
     shown = ", ".join(s.partitions[:4]) + (f", … ({len(s.partitions) - 4} more)" if len(s.partitions) > 4 else "")
     lines.append(f"  partitions  {len(s.partitions):,} touched{': ' + shown if shown else ''}")
     lines.append(f"  time        {s.seconds:,.2f} s · {s.events_per_second:,.0f} events/s")
+    if len(s.workers) > 1:
+        shown = [f"{name} {w['batches']:,} batches, {w['events']:,} events, "
+                 f"{w['events'] / w['seconds'] if w['seconds'] else 0:,.0f} events/s busy"
+                 for name, w in list(s.workers.items())[:8]]
+        more = f" · … {len(s.workers) - 8} more" if len(s.workers) > 8 else ""
+        lines.append(f"  workers     {len(s.workers)}: " + " · ".join(shown) + more)
     if s.recovered:
         lines.append(f"  recovered   finished the interrupted commit of run(s) {', '.join(s.recovered)}")
     if s.exit_code == 3:

@@ -1,5 +1,6 @@
 -- dashboard_ec2_changes_by_day: EC2 calls that change something (readOnly false), per UTC day and action,
 --   refused ones included (event_outcome tells them apart).
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: day, event_action, event_outcome, events.
 CREATE OR REPLACE VIEW dashboard_ec2_changes_by_day AS
 SELECT event_date AS day,

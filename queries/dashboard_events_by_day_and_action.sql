@@ -1,5 +1,6 @@
 -- dashboard_events_by_day_and_action: events per UTC day, stacked by action: the ten busiest actions of the
 --   range by name, every other action as '(other)'.
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: day, event_action, events.
 CREATE OR REPLACE VIEW dashboard_events_by_day_and_action AS
 WITH busiest AS (

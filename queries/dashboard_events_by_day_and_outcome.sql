@@ -1,4 +1,5 @@
 -- dashboard_events_by_day_and_outcome: events per UTC day, stacked by outcome (success, failure, unknown).
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: day, event_outcome, events.
 CREATE OR REPLACE VIEW dashboard_events_by_day_and_outcome AS
 SELECT event_date AS day,

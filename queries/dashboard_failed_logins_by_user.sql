@@ -1,5 +1,6 @@
 -- dashboard_failed_logins_by_user: failed console sign-ins per user name (HIDDEN_DUE_TO_SECURITY_REASONS
 --   stands for names AWS does not reveal), from how many source addresses, first and last.
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: user_name, failures, source_ips, first_failure, last_failure.
 CREATE OR REPLACE VIEW dashboard_failed_logins_by_user AS
 SELECT coalesce(user.name, '(unknown)') AS user_name,

@@ -1,4 +1,5 @@
 -- dashboard_iam_events_by_action: IAM API calls per action, the pie of Wazuh's IAM dashboard.
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: event_action, events, failures.
 CREATE OR REPLACE VIEW dashboard_iam_events_by_action AS
 SELECT event.action AS event_action,

@@ -1,5 +1,6 @@
 -- dashboard_top_source_ips: the 25 source IP addresses with the most calls (AWS service principals and
 --   "AWS Internal" have no IP and are left out), with their failures and how many identities used them.
+-- Wazuh rule: none (a dashboard dataset; Wazuh's dashboards chart the alerts of its rules).
 -- Columns: source_ip, events, failures, users, first_seen, last_seen.
 CREATE OR REPLACE VIEW dashboard_top_source_ips AS
 SELECT source.ip AS source_ip,

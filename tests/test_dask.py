@@ -1,0 +1,85 @@
+"""--executor dask: a real scheduler and two worker processes on 127.0.0.1; the lake must equal the local run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from jobs.ingest import WORKER_ENV
+from tests.conftest import SAMPLE, ingest, last_run, sql
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env=dict(WORKER_ENV)) as c, Client(c) as client:
+        yield c, client
+
+
+LAKE_QUERY = "SELECT event.id, event.original, log.file.path FROM EVENTS ORDER BY 1, 3"
+
+
+def test_a_dask_run_equals_the_local_run(cluster, tmp_path, monkeypatch):
+    from jobs import ingest as ingest_mod
+
+    c, client = cluster
+    monkeypatch.setattr(ingest_mod, "BATCH_FILES", 6)  # many batches: both workers take some
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert ingest(SAMPLE, "--lake", local, "--workers", "1") == 0
+    assert ingest(SAMPLE, "--lake", remote, "--executor", "dask", "--scheduler", c.scheduler_address) == 0
+    assert sql(remote, LAKE_QUERY) == sql(local, LAKE_QUERY)
+    assert sql(remote, "SELECT file.path FROM DIGESTS ORDER BY 1") == sql(local, "SELECT file.path FROM DIGESTS ORDER BY 1")
+    run, base = last_run(remote), last_run(local)
+    for key in ("files_read", "events_read", "events_written", "duplicates", "digests_written"):
+        assert run[key] == base[key], key
+    pids = {pid for pid in client.run(os.getpid).values()}
+    assert {int(w.rsplit(":", 1)[1]) for w in run["workers"]} == pids  # both workers ran batches
+    assert sum(w["batches"] for w in run["workers"].values()) > 10
+
+
+def test_a_worker_killed_mid_run_still_gives_the_exact_lake(cluster, tmp_path, monkeypatch):
+    from jobs import ingest as ingest_mod
+
+    c, client = cluster
+    monkeypatch.setattr(ingest_mod, "BATCH_FILES", 3)
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert ingest(SAMPLE, "--lake", local, "--workers", "1") == 0
+    victims = list(client.run(os.getpid).values())
+    killed = []
+
+    def kill_one_worker_once_batches_flow() -> None:
+        staging = remote / "_staging"
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(staging.rglob("*.parquet")):
+            time.sleep(0.01)
+        os.kill(victims[0], signal.SIGKILL)
+        killed.append(victims[0])
+
+    t = threading.Thread(target=kill_one_worker_once_batches_flow)
+    t.start()
+    rc = ingest(SAMPLE, "--lake", remote, "--executor", "dask", "--scheduler", c.scheduler_address)
+    t.join()
+    assert killed and rc == 0
+    assert sql(remote, LAKE_QUERY) == sql(local, LAKE_QUERY)
+    ids = [r[0] for r in sql(remote, "SELECT event.id FROM EVENTS")]
+    assert len(ids) == len(set(ids)) == 3016
+    run = last_run(remote)
+    assert run["events_read"] == last_run(local)["events_read"]  # each batch counted once
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker for the next test
+
+
+def test_dask_without_a_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask") == 2
+    assert "--scheduler" in capsys.readouterr().err
+    assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1") == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "l").exists() or not any((tmp_path / "l").glob("events/*"))
