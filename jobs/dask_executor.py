@@ -46,7 +46,7 @@ def dask_results(batches: list, opts, staging: str) -> Iterator:
     try:
         futures = [client.submit(process_batch, n, b, opts, staging, key=f"trailhouse-{run}-batch-{n}",
                                  retries=TASK_RETRIES, pure=False) for n, b in enumerate(batches)]
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             try:
                 yield fut.result()
             except Exception as exc:

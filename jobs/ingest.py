@@ -15,8 +15,9 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -474,17 +475,24 @@ def _process_pool(batches: list[Batch], opts: Options, staging: str) -> Iterator
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(process_batch, n, b, opts, staging) for n, b in enumerate(batches)]
-            for fut in as_completed(futures):
-                try:
-                    r = fut.result()
-                except Exception as exc:  # a bug or a dead worker, never bad input
-                    for other in futures:
-                        other.cancel()
-                    if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
-                        raise
-                    raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
-                yield r
+            # a bounded window of batches in flight: a finished batch's result is let go once yielded, so the
+            # driver holds O(workers) results, not one per batch of a million-file backfill
+            todo = iter(enumerate(batches))
+            pending = {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 2 * opts.workers)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        r = fut.result()
+                    except Exception as exc:  # a bug or a dead worker, never bad input
+                        for other in pending:
+                            other.cancel()
+                        if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
+                            raise
+                        raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
+                    pending |= {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 1)}
+                    yield r
+                del done
     finally:
         for k, v in before.items():
             if v is None:

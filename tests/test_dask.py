@@ -20,7 +20,7 @@ def cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env=dict(WORKER_ENV)) as c, Client(c) as client:
+                      dashboard_address=None, env=dict(WORKER_ENV)) as c, Client(c, set_as_default=False) as client:
         yield c, client
 
 
