@@ -83,3 +83,27 @@ def test_dask_without_a_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys
     assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1") == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "l").exists() or not any((tmp_path / "l").glob("events/*"))
+
+
+def test_a_dask_run_into_an_s3_lake(s3, tmp_path, monkeypatch):
+    """Workers stage part files in the shared work directory, the driver commits them to the S3 lake."""
+    from distributed import LocalCluster
+
+    from jobs import ingest as ingest_mod
+    from queries import connect
+    from tests.conftest import s3fs_client
+
+    monkeypatch.setattr(ingest_mod, "BATCH_FILES", 10)
+    s3fs_client().mkdir("lakes")
+    env = {**WORKER_ENV, **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                        "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION",
+                                                        "TRAILHOUSE_WORK_DIR")}}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env=env) as c:
+        assert ingest(SAMPLE, "--lake", "s3://lakes/dask", "--executor", "dask", "--scheduler",
+                      c.scheduler_address) == 0
+    local = tmp_path / "local"
+    assert ingest(SAMPLE, "--lake", local, "--workers", "1") == 0
+    got = connect("s3://lakes/dask", fs=s3fs_client()).sql(
+        "SELECT event.id, event.original FROM events ORDER BY 1").fetchall()
+    assert got == sql(local, "SELECT event.id, event.original FROM EVENTS ORDER BY 1")
