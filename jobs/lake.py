@@ -255,12 +255,7 @@ class Lake:
 
     def check_version(self, full_refresh: bool) -> None:
         marker = self.state_dir / "lake.json"
-        current = _read_json(marker)
-        has_data = any(self.partitions(t) for t in TABLES)
-        if current and current.get("schema_version") != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
-            raise UsageError(f"the lake was written with schema version {current.get('schema_version')}, this "
-                             f"trailhouse writes version {LAKE_SCHEMA_VERSION}: rerun with --full-refresh")
-        if not current or current.get("schema_version") != LAKE_SCHEMA_VERSION:
+        if version_outdated(_read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
             _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
 
     # --- state ----------------------------------------------------------------------
@@ -362,6 +357,16 @@ class Lake:
                 for run_dir in d.iterdir():
                     shutil.rmtree(run_dir, ignore_errors=True)
         return finished
+
+
+def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) -> bool:
+    """Whether the lake's schema-version marker must be written; a lake of another version that holds data
+    is refused unless the run rebuilds it."""
+    found = (marker or {}).get("schema_version")
+    if marker and found != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
+        raise UsageError(f"the lake was written with schema version {found}, this trailhouse writes version "
+                         f"{LAKE_SCHEMA_VERSION}: rerun with --full-refresh")
+    return found != LAKE_SCHEMA_VERSION
 
 
 def latest_versions(state: pl.LazyFrame) -> dict[str, tuple[int, str]]:

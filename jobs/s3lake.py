@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
-from jobs.lake import PARTITION, TABLES, latest_versions, pid_alive, plan_partition
+from jobs.lake import PARTITION, TABLES, latest_versions, pid_alive, plan_partition, version_outdated
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
 
@@ -62,7 +62,6 @@ class S3Lake:
         self.fs = s3_filesystem(s3)
         self.path = url.split("://", 1)[1].rstrip("/")
         self.url = s3_url(self.path)
-        self.root = self.url
         work = hashlib.sha1(self.url.encode()).hexdigest()[:12]
         self.work = Path(os.environ.get("TRAILHOUSE_WORK_DIR") or tempfile.gettempdir()) / "trailhouse" / work
         self._changes: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
@@ -125,12 +124,7 @@ class S3Lake:
 
     def check_version(self, full_refresh: bool) -> None:
         marker = self._key("_state", "lake.json")
-        current = self._read_json(marker)
-        has_data = any(self.partitions(t) for t in TABLES)
-        if current and current.get("schema_version") != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
-            raise UsageError(f"the lake was written with schema version {current.get('schema_version')}, this "
-                             f"trailhouse writes version {LAKE_SCHEMA_VERSION}: rerun with --full-refresh")
-        if not current or current.get("schema_version") != LAKE_SCHEMA_VERSION:
+        if version_outdated(self._read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
             self.fs.pipe_file(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION}).encode())
 
     def ingested(self) -> dict[str, tuple[int, str]]:

@@ -239,19 +239,6 @@ def test_a_lake_on_s3_is_written_incrementally_and_queried(s3, tmp_path, capsys)
     assert "new-1" in ids and before_ids < set(ids)
 
 
-def _crash_at(monkeypatch, method: str, when) -> None:
-    from jobs.s3lake import S3Lake
-
-    real = getattr(S3Lake, method)
-
-    def crashing(self, *args, **kwargs):
-        if when(*args):
-            raise RuntimeError("simulated crash")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(S3Lake, method, crashing)
-
-
 def test_a_commit_that_dies_before_its_state_is_rolled_back(s3, tmp_path, monkeypatch):
     upload(SAMPLE, "trail")
     url = "s3://lakes/crash"
