@@ -168,11 +168,11 @@ def _with_context(groups: list[list[SourceFile]]) -> list[Batch]:
     batches = []
     for files in groups:
         context = []
-        firsts: dict[str, SourceFile] = {}
+        seen: set[str] = set()
         for f in files:
             s = _stream(f)
-            if s and s not in firsts:
-                firsts[s] = f
+            if s and s not in seen:  # the stream's first file in this batch
+                seen.add(s)
                 if s in last_of and len(context) < MAX_CONTEXT_FILES:
                     context.append(last_of[s])
         for f in files:
@@ -212,7 +212,7 @@ def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
     out: dict[str, bytes | Exception] = {}
     remote = [u for u in urls if is_s3(u)]
     for url in urls:
-        if url in remote:
+        if is_s3(url):
             continue
         try:
             fs, path = url_to_fs(url)
