@@ -130,20 +130,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command == "ingest":
-            return _ingest(args)
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "sql":
-            return _sql(args)
-        if args.command == "findings":
-            return _findings(args)
-        if args.command == "catalog":
-            return _catalog(args)
-        if args.command == "dashboards":
-            return _dashboards(args)
-        if args.command == "bench":
-            return _bench(args)
+        return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"trailhouse: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -161,7 +148,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return _internal(exc)
-    return EXIT_USAGE
 
 
 def _out_of_space(exc: BaseException) -> bool:
@@ -319,6 +305,11 @@ def _catalog(args: argparse.Namespace) -> int:
         print("the lake is on S3: its views read s3:// paths, so open the file where DuckDB can read S3 "
               "(the httpfs extension with credentials), or use trailhouse sql, which reads it through s3fs")
     return EXIT_OK
+
+
+#: The subcommand → its function (argparse makes a command required, so every key is one of these).
+COMMANDS = {"ingest": _ingest, "generate": _generate, "sql": _sql, "findings": _findings, "catalog": _catalog,
+            "dashboards": _dashboards, "bench": _bench}
 
 
 if __name__ == "__main__":

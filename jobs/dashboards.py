@@ -89,12 +89,12 @@ def restrict(con: duckdb.DuckDBPyConnection, since: dt.date | None, until: dt.da
     return clause
 
 
-def chart_rows(con: duckdb.DuckDBPyConnection, view: str) -> list[dict]:
+def chart_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict]:
     """The dataset as JSON-ready rows (dates and times as ISO text) for the chart; small by construction."""
-    rel = con.sql(f"SELECT * FROM {view}")
+    rel = con.table(table)
     cols = [f'"{c}"::VARCHAR AS "{c}"' if str(t).startswith(("DATE", "TIMESTAMP")) else f'"{c}"'
             for c, t in zip(rel.columns, rel.types)]
-    result = con.sql(f"SELECT {', '.join(cols)} FROM {view}")
+    result = con.sql(f"SELECT {', '.join(cols)} FROM {table}")
     return [dict(zip(result.columns, row)) for row in result.fetchall()]
 
 
@@ -108,10 +108,13 @@ def render_png(d: Dashboard, rows: list[dict]) -> bytes:
     return vl_convert.vegalite_to_png(spec, scale=1.5)
 
 
-def write_dataset(con: duckdb.DuckDBPyConnection, view: str, out: Path) -> int:
+def write_dataset(con: duckdb.DuckDBPyConnection, view: str, out: Path) -> str:
+    """Aggregate the view over the lake once, into a temporary table that the files and the chart read."""
+    table = f"{view}_result"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {view}")
     for fmt, opts in (("parquet", "FORMAT parquet"), ("csv", "FORMAT csv, HEADER true")):
-        con.execute(f"COPY (SELECT * FROM {view}) TO '{out / f'{view}.{fmt}'}' ({opts})")
-    return con.sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]
+        con.execute(f"COPY {table} TO '{out / f'{view}.{fmt}'}' ({opts})")
+    return table
 
 
 def build(con: duckdb.DuckDBPyConnection, out: Path, since: dt.date | None, until: dt.date | None,
@@ -122,11 +125,12 @@ def build(con: duckdb.DuckDBPyConnection, out: Path, since: dt.date | None, unti
     (out / "charts").mkdir(parents=True, exist_ok=True)
     sections, written = [], {}
     for d in DASHBOARDS:
-        rows = write_dataset(con, d.view, out / "datasets")
-        png = render_png(d, chart_rows(con, d.view))
+        table = write_dataset(con, d.view, out / "datasets")
+        rows = chart_rows(con, table)
+        png = render_png(d, rows)
         (out / "charts" / f"{d.view}.png").write_bytes(png)
-        written[d.view] = rows
-        sections.append((d, rows, png))
+        written[d.view] = len(rows)
+        sections.append((d, len(rows), png))
     span = con.sql("SELECT min(\"@timestamp\"), max(\"@timestamp\"), count(*) FROM dashboard_events").fetchall()[0]
     findings = con.sql(f"SELECT rule, wazuh_rule_id, level, count(*) AS findings FROM findings {where} "
                        "GROUP BY ALL ORDER BY level DESC, rule").fetchall()
