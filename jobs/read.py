@@ -8,6 +8,7 @@ heterogeneous requestParameters never go through schema inference.
 
 from __future__ import annotations
 
+import json
 import zlib
 import dataclasses
 import itertools
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import igzip
 
-from transforms.schema import FILE, RAW, inputs
+from transforms.schema import FILE, RAW, Input, inputs
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
@@ -232,33 +233,79 @@ def _path(dotted: str) -> str:
     return "$." + ".".join(f'"{part}"' for part in dotted.split("."))
 
 
-def _extract_sql(table: str, source: str) -> str:
-    """One SELECT that parses each record twice at most: once for text inputs, once for JSON ones."""
+_DUCKDB_TYPE = {"text": "VARCHAR", "time": "VARCHAR", "json": "JSON"}
+
+
+@dataclass
+class _Plan:
+    """Where each declared input comes from in the extraction query.
+
+    Most inputs come out of one typed `json_transform` of the whole record (one parse, straight into
+    columns). An input inside a JSON payload that is itself an input (requestParameters.userName) is read
+    from that payload's text, which is small. An input whose name differs from a sibling's only by case
+    (sharedEventId beside sharedEventID) cannot be a DuckDB struct key, so it is read from the raw text,
+    only in the records that contain its key.
+    """
+
+    shape: dict
+    inside: dict[str, list[Input]]
+    loose: list[Input]
+
+
+def _plan(table: str) -> _Plan:
     declared = inputs(table)
-    text = [i for i in declared if i.kind in ("text", "time")]
-    js = [i for i in declared if i.kind in ("json", "shaped")]
-    index = {i.path: n for n, i in enumerate(text, start=1)}
+    payloads = {i.path for i in declared if i.kind in ("json", "shaped")}
+    plan = _Plan({}, {}, [])
+    for i in declared:
+        parts = i.path.split(".")
+        parent = next((p for p in (".".join(parts[:n]) for n in range(1, len(parts))) if p in payloads), None)
+        if parent:
+            plan.inside.setdefault(parent, []).append(i)
+            continue
+        node = plan.shape
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if parts[-1].lower() in {k.lower() for k in node}:
+            plan.loose.append(i)
+        else:
+            node[parts[-1]] = json.loads(i.shape) if i.shape else _DUCKDB_TYPE[i.kind]
+    return plan
+
+
+def _extract_sql(table: str, source: str) -> str:
+    """One SELECT that parses each record once into a typed struct, and each payload with wanted keys once."""
+    plan = _plan(table)
+    value: dict[str, str] = {}
+    payload_cols = []
+    for n, (parent, children) in enumerate(plan.inside.items(), start=1):
+        paths = ", ".join(f"'{_path(c.path[len(parent) + 1:])}'" for c in children)
+        payload_cols.append(f"json_extract_string(_j.{_sql_name(parent)}, [{paths}]) AS _p{n}")
+        value.update({c.path: f"_p{n}[{k}]" for k, c in enumerate(children, start=1)})
+    for i in plan.loose:
+        key = i.path.rsplit(".", 1)[-1]
+        value[i.path] = f"""CASE WHEN contains("{RAW}", '"{key}"') THEN json_extract_string("{RAW}", '{_path(i.path)}') END"""
     cols = [f'"{FILE}"', '"_ord"', f'"{RAW}"', f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
-    if "eventID" in index:
-        cols.append(f"""CASE WHEN _t[{index['eventID']}] IS NULL THEN md5("{RAW}") END AS "_hash" """)
-    for n, i in enumerate(text, start=1):
+    for i in inputs(table):
+        v = value.get(i.path, f"_j.{_sql_name(i.path)}")
+        if i.path == "eventID":
+            cols.append(f"""CASE WHEN {v} IS NULL THEN md5("{RAW}") END AS "_hash" """)
         if i.kind == "time":
-            cols.append(f"""coalesce(TRY_CAST(_t[{n}] AS TIMESTAMPTZ), try_strptime(_t[{n}], '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
+            cols.append(f"""coalesce(TRY_CAST({v} AS TIMESTAMPTZ), try_strptime({v}, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
                             AS "{i.path}" """)
-            cols.append(f'_t[{n}] AS "{i.path}{TEXT}"')
+            cols.append(f'{v} AS "{i.path}{TEXT}"')
+        elif i.kind == "json":
+            cols.append(f'{v}::VARCHAR AS "{i.path}"')
         else:
-            cols.append(f'_t[{n}] AS "{i.path}"')
-    for n, i in enumerate(js, start=1):
-        if i.kind == "shaped":
-            cols.append(f"""CASE WHEN json_type(_j[{n}]) IN ('ARRAY', 'OBJECT')
-                            THEN json_transform(_j[{n}], '{i.shape}') END AS "{i.path}" """)
-        else:
-            cols.append(f"""CASE WHEN _j[{n}]::VARCHAR <> 'null' THEN _j[{n}]::VARCHAR END AS "{i.path}" """)
-    text_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in text) + "]"
-    json_paths = "[" + ", ".join(f"'{_path(i.path)}'" for i in js) + "]"
-    return (f"SELECT {', '.join(cols)} FROM (SELECT *, "
-            f'json_extract_string("{RAW}", {text_paths}) AS _t, '
-            f'json_extract("{RAW}", {json_paths}) AS _j FROM {source})')
+            cols.append(f'{v} AS "{i.path}"')
+    shape = json.dumps(plan.shape).replace("'", "''")
+    parsed = f"SELECT *, json_transform(\"{RAW}\", '{shape}') AS _j FROM {source}"
+    if payload_cols:
+        parsed = f"SELECT *, {', '.join(payload_cols)} FROM ({parsed})"
+    return f"SELECT {', '.join(cols)} FROM ({parsed})"
+
+
+def _sql_name(dotted: str) -> str:
+    return ".".join(f'"{part}"' for part in dotted.split("."))
 
 
 TEXT = ".text"  # suffix of the raw text beside a parsed time input

@@ -157,6 +157,20 @@ def test_related_ips_and_hosts():
                         "client": {"server_name": "ec2.us-east-1.amazonaws.com"}}
 
 
+def test_related_lists_skip_empty_values_and_are_null_when_nothing_is_mentioned():
+    rows = by_id([
+        record(eid="blank", userIdentity={"type": "IAMUser", "userName": "", "principalId": "AIDA1"},
+               requestParameters={"userName": "bob"}, sourceIPAddress="AWS Internal"),
+        record(eid="none", userIdentity={"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+               sourceIPAddress="not an address!", requestParameters=None),
+        record(eid="repeat", userIdentity={"type": "IAMUser", "userName": "bob", "principalId": "bob"},
+               requestParameters={"userName": "bob", "newUserName": "Bob"}),
+    ])
+    assert rows["blank"]["related"]["user"] == ["bob", "AIDA1"]
+    assert rows["none"]["related"] == {"ip": None, "hosts": None, "user": None}
+    assert rows["repeat"]["related"]["user"] == ["bob", "Bob"]
+
+
 def test_tls_placeholders_are_dropped():
     r = one(tlsDetails={"tlsVersion": "tlsVersion", "cipherSuite": "cipherSuite",
                         "clientProvidedHostHeader": "clientProvidedHostHeader", "keyExchange": "keyExchange"})

@@ -10,14 +10,22 @@ from transforms import source, tls, user
 from transforms.unique import per_unique
 
 _INSTANCE_ID = r'"i-[0-9a-f]{8}(?:[0-9a-f]{9})?"'
-_NO_LIST = pl.lit([], pl.List(pl.String))
+
+
+#: Joins an event's values into one string, split once into the list: much cheaper than concat_list.
+#: The ASCII unit separator cannot occur in the names, addresses and hosts that go here.
+_SEP = "\x1f"
 
 
 def distinct(*values: pl.Expr, lists: tuple[pl.Expr, ...] = ()) -> pl.Expr:
-    """Values, then the items of lists → one list without nulls or repeats (first seen first); null when empty."""
-    merged = pl.concat_list([*values, *(lst.fill_null(_NO_LIST) for lst in lists)])
-    merged = merged.list.drop_nulls().list.unique(maintain_order=True)
-    return pl.when(merged.list.len() > 0).then(merged)
+    """Values, then the items of lists → one list without nulls, empty strings or repeats (first seen first).
+
+    An event with none is null (an empty list becomes null in normalize.py, for every list field at once).
+    """
+    parts = [pl.when(v != "").then(v) for v in values]
+    parts += [pl.when(lst.list.len() > 0).then(lst.list.join(_SEP)) for lst in lists]
+    joined = pl.concat_str(parts, separator=_SEP, ignore_nulls=True).replace("", None)
+    return joined.str.split(_SEP).list.unique(maintain_order=True)
 
 
 def ips() -> pl.Expr:
