@@ -36,7 +36,7 @@ from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
-BATCH_BYTES = 20 * 2**20
+BATCH_BYTES = 16 * 2**20
 BATCH_FILES = 2000
 GZIP_RATIO = 10
 
@@ -122,9 +122,11 @@ def new_run_id() -> str:
 
 
 # --- planning -----------------------------------------------------------------------
-#: Worker processes: one Polars thread each (parallelism is across batches), and Polars' allocator hands
-#: freed memory back at once instead of keeping each worker at its high-water mark (docs/performance.md).
-WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+#: Worker processes: one Polars thread each (parallelism is across batches). Polars' allocator hands freed
+#: memory back after a second, not at once: within a batch it reuses its pages instead of faulting them in
+#: again (decay 0 spent a quarter of the CPU in the kernel), and a worker still shrinks between batches
+#: (docs/performance.md).
+WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:1000,muzzy_decay_ms:1000"}
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,7 @@ def _extract_sql(table: str, source: str) -> str:
     for i in plan.loose:
         key = i.path.rsplit(".", 1)[-1]
         value[i.path] = f"""CASE WHEN contains("{RAW}", '"{key}"') THEN json_extract_string("{RAW}", '{_path(i.path)}') END"""
-    cols = [f'"{FILE}"', '"_ord"', f'"{RAW}"', f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
+    cols = [f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
     for i in inputs(table):
         v = value.get(i.path, f"_j.{_sql_name(i.path)}")
         if i.path == "eventID":
@@ -348,13 +348,19 @@ class Extractor:
         self._sql = {t: _extract_sql(t, "batch") for t in ("events", "digests")}
 
     def extract(self, records: pa.Table, table: str) -> pl.DataFrame:
-        """One row per record: every declared input as a column named by its CloudTrail path."""
+        """One row per record: every declared input as a column named by its CloudTrail path.
+
+        DuckDB returns the extracted columns only, in record order (one thread, one scan); the record's own
+        columns (its text above all) join them from the Arrow input without a copy through DuckDB.
+        """
         self.con.register("batch", records)
         try:
             out = self.con.sql(self._sql[table]).arrow().read_all()  # streamed: no second copy in DuckDB
         finally:
             self.con.unregister("batch")
-        frame = pl.from_arrow(out)
-        assert isinstance(frame, pl.DataFrame)
-        return frame.with_columns(pl.Series("_bytes", records.column("_bytes")),
-                                  pl.Series("_reject", records.column("_reject")))
+        extracted = pl.from_arrow(out)
+        assert isinstance(extracted, pl.DataFrame) and extracted.height == records.num_rows
+        own = pl.from_arrow(records.select([FILE, "_ord", RAW]))
+        assert isinstance(own, pl.DataFrame)
+        return pl.concat([own, extracted], how="horizontal").with_columns(
+            pl.Series("_bytes", records.column("_bytes")), pl.Series("_reject", records.column("_reject")))
