@@ -6,34 +6,26 @@ commits, so a run that fails anywhere before the commit journal changes nothing.
 
 from __future__ import annotations
 
-import base64
-import ctypes
 import datetime as dt
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.core import url_to_fs
 
-from jobs import read
 from jobs.discover import Scope, SourceFile, check_sources, discover, newest_folders
 from jobs.errors import RunError
-from jobs.lake import PARQUET_ZSTD_LEVEL, PARTITION, ROW_GROUP_SIZE, open_lake
-from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
-from transforms.normalize import normalize
-from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
+from jobs.lake import PARTITION, open_lake
+from jobs.storage import S3Options
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
 BATCH_BYTES = 16 * 2**20
@@ -194,176 +186,12 @@ def _estimate(f: SourceFile) -> int:
 
 
 # --- the worker task ---------------------------------------------------------------
-_extractor: read.Extractor | None = None
-
-
-def _get_extractor() -> read.Extractor:
-    global _extractor
-    if _extractor is None:
-        _extractor = read.Extractor(threads=1)
-        try:  # Arrow's allocator too gives freed memory back (it exists in the Linux wheels; elsewhere no matter)
-            pa.jemalloc_set_decay_ms(0)
-        except NotImplementedError:
-            pass
-    return _extractor
-
-
-def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
-    """The bytes of each file, or why it could not be read. S3 objects come in parallel, a bounded number at
-    a time, each retried with backoff (jobs/storage.py) before it counts as failed."""
-    out: dict[str, bytes | Exception] = {}
-    remote = [u for u in urls if is_s3(u)]
-    for url in urls:
-        if is_s3(url):
-            continue
-        try:
-            fs, path = url_to_fs(url)
-            with fs.open(path, "rb") as fh:
-                out[url] = fh.read()
-        except OSError as exc:
-            out[url] = exc
-    if remote:
-        fs = s3_filesystem(s3)
-
-        def get(url: str) -> bytes | Exception:
-            try:
-                return fs.cat_file(url.split("://", 1)[1])
-            except Exception as exc:  # kept as the file's reason; the batch goes on
-                return exc
-
-        with ThreadPoolExecutor(S3_CONCURRENT_GETS) as pool:
-            out.update(zip(remote, pool.map(get, remote)))
-    return out
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> BatchResult:
-    """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
-    started = time.perf_counter()
-    result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
-    by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
-    state = {}
-    contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
-    for f in batch.files:
-        state[f.url] = {"url": f.url, "size": f.size, "version": f.version, "status": "ingested",
-                        "records": 0, "rejected": 0}
-        data = contents.pop(f.url)
-        if isinstance(data, Exception):  # not the file's fault: quarantined for now, tried again next run
-            reason = explain(data, f.url) or f"{type(data).__name__}: {data}"
-            _quarantine_file(result, state[f.url], f"cannot read the file: {reason}", status=UNREADABLE)
-            continue
-        try:
-            parsed = read.split(data)
-        except read.BadFile as exc:
-            _quarantine_file(result, state[f.url], str(exc))
-            continue
-        except ValueError as exc:
-            _quarantine_file(result, state[f.url], f"cannot read the file: {exc}")
-            continue
-        del data
-        result.counts.files_read += 1
-        state[f.url]["records"] = len(parsed.records)
-        names, parts = by_table[parsed.table]
-        names.append(f.url)
-        parts.append(parsed)
-    context = set()
-    for f in batch.context:  # best effort: a context file that cannot be read only costs a rewrite later
-        data = contents.pop(f.url)
-        try:
-            parsed = read.split(data) if isinstance(data, bytes) else None
-        except (read.BadFile, ValueError):
-            parsed = None
-        if parsed is not None and parsed.table == "events":
-            by_table["events"][0].append(f.url)
-            by_table["events"][1].append(parsed)
-            context.add(f.url)
-    for table in list(by_table):
-        names, parts = by_table.pop(table)
-        if set(names) - context:
-            _process_table(batch_no, table, names, parts, context, opts, Path(staging), result, state)
-    result.files = list(state.values())
-    result.seconds = round(time.perf_counter() - started, 3)
-    _release_memory()
-    return result
+    """Read, validate, normalize and stage one batch (jobs/worker.py). Imported where it runs, so the driver
+    never loads the reader and the transforms (DuckDB extraction, user-agent and domain parsers)."""
+    from jobs.worker import process_batch as run_batch
 
-
-def _release_memory() -> None:
-    """Hand the batch's freed heap back to the OS, so a worker's footprint stays at one batch's worth."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc: nothing to trim
-        pass
-
-
-#: State status of a file that could not be read at all (I/O, S3): unlike a quarantined file, it is retried.
-UNREADABLE = "unreadable"
-
-
-def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str = "quarantined") -> None:
-    state["status"] = status
-    result.counts.files_quarantined += 1
-    result.quarantine.append({"source": state["url"], "record": None, "reason": reason, "time": _now()})
-
-
-def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], context: set[str],
-                   opts: Options, staging: Path, result: BatchResult, state: dict) -> None:
-    records = read.records_table(names, parts)
-    parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
-    frame = _get_extractor().extract(records, table)
-    del records
-    frame = frame.with_columns(pl.col(FILE).cast(pl.String).is_in(list(context)).alias("_context"))
-    good, bad = read.validate(frame, table)
-    bad = bad.filter(~pl.col("_context"))  # a context file's own batch reports its bad records
-    c = result.counts
-    _bump(c, table, "read", frame.height - frame["_context"].sum())
-    _bump(c, table, "quarantined", bad.height)
-    for row in bad.select(FILE, "_ord", "reason", "_raw", "_bytes").iter_rows(named=True):
-        result.quarantine.append(_quarantine_record(row))
-        state[row[FILE]]["rejected"] += 1
-    normalized = normalize(good.lazy(), table, opts.keep_original).with_columns(good["_ord"].alias("_ord"),
-                                                                                 good["_context"].alias("_context"))
-    normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
-    kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
-    _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))
-    del frame, good, bad, normalized  # the raw inputs are no longer needed
-    # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
-    # copy (file order, then record order) wins here, and the commit settles duplicates across batches.
-    # Dedup and sort are decided on the key columns and applied to the wide frame in one gather.
-    # Rows are ordered by day first, so each day's file is a zero-copy slice of one gathered frame.
-    sort_keys = [pl.col(PARTITION).alias("_day"), *(_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table]))]
-    narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "_context",
-                         pl.coalesce([_field(k) for k in DEDUP_KEYS[table]]).alias("_key"), *sort_keys)
-    # an event the context file holds (valid, in scope) is written by that file's batch: drop it here
-    seen = narrow.filter(pl.col("_context"))["_key"]
-    own = narrow.filter(~pl.col("_context"))
-    survivors = own.filter(~pl.col("_key").is_in(seen.implode())).unique("_key", keep="first", maintain_order=True)
-    ordered_keys = survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
-    _bump(c, table, "duplicates", own.height - ordered_keys.height)
-    ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
-    del kept
-    schema = arrow_schema(table)
-    offset = 0
-    for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
-        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
-        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, compression="zstd",
-                       compression_level=PARQUET_ZSTD_LEVEL, row_group_size=ROW_GROUP_SIZE)
-        os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
-        result.staged.setdefault((table, str(day)), []).append((str(out), rows))
-        offset += rows
-
-
-def _field(dotted: str) -> pl.Expr:
-    """A nested column by its ECS path: "cloud.account.id" → cloud → account → id."""
-    head, *rest = dotted.split(".")
-    expr = pl.col(head)
-    for part in rest:
-        expr = expr.struct.field(part)
-    return expr
+    return run_batch(batch_no, batch, opts, staging)
 
 
 _COUNTER_NAMES = {("events", "duplicates"): "duplicates", ("digests", "duplicates"): "digest_duplicates"}
@@ -373,32 +201,6 @@ def _bump(c: Counts, table: str, what: str, n: int) -> None:
     name = _COUNTER_NAMES.get((table, what), f"{table}_{what}")
     setattr(c, name, getattr(c, name) + n)
 
-
-def _quarantine_record(row: dict) -> dict:
-    entry = {"source": row[FILE], "record": row["_ord"], "reason": row["reason"], "time": _now()}
-    if row["_raw"] is not None:
-        entry["original"] = row["_raw"]
-    elif row["_bytes"] is not None:
-        entry["original_base64"] = base64.b64encode(row["_bytes"]).decode()
-    return entry
-
-
-def _scope_filter(table: str, scope: Scope) -> pl.Expr:
-    keep = pl.lit(True)
-    if scope.since:
-        keep &= pl.col(PARTITION) >= scope.since
-    if scope.until:
-        keep &= pl.col(PARTITION) <= scope.until
-    if table == "events":
-        if scope.accounts:
-            account = pl.coalesce(pl.col("aws").struct.field("cloudtrail").struct.field("recipient_account_id"),
-                                  pl.col("cloud").struct.field("account").struct.field("id"))
-            keep &= account.is_in(list(scope.accounts))
-        if scope.regions:
-            keep &= pl.col("cloud").struct.field("region").is_in(list(scope.regions))
-    elif scope.accounts:
-        keep &= pl.col("cloud").struct.field("account").struct.field("id").is_in(list(scope.accounts))
-    return keep
 
 
 # --- the driver ---------------------------------------------------------------------
