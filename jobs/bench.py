@@ -83,37 +83,48 @@ def prepare(events: int, workdir: Path, seed: int = 1) -> tuple[Path, int, int]:
     return bucket, stats["events"] - stats["insights"], sum(f.stat().st_size for f in _files(bucket))
 
 
-def run(events: int, workdir: Path, workers: int) -> dict:
+def median_of(runs: list[Result]) -> Result:
+    """The run with the median time (peak RSS: the highest of all runs): a shared machine's noise, mostly
+    ±10–15 % between runs, would otherwise decide ratios between rows."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    mid = ordered[(len(ordered) - 1) // 2]
+    return Result(mid.name, mid.events, mid.seconds, max(r.peak_rss_mb for r in runs), mid.output_bytes)
+
+
+def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
+    """Each row `repeat` times, rows interleaved (so a slow spell of the machine hits every row alike)."""
     workdir.mkdir(parents=True, exist_ok=True)
     bucket, delivered, input_bytes = prepare(events, workdir)
     py = sys.executable
-    results = []
     source = f"{bucket}/AWSLogs/*/CloudTrail"  # the delivered log files only, as every alternative reads
-    lake = workdir / "lake"
-    subprocess.run(["rm", "-rf", str(lake)], check=True)
-    results.append(measure("trailhouse ingest", [py, "-m", "jobs.cli", "ingest", source, "--lake", str(lake),
-                                                 "--workers", str(workers)], delivered, lake / "events"))
-    lake_no = workdir / "lake-no-original"
-    subprocess.run(["rm", "-rf", str(lake_no)], check=True)
-    results.append(measure("trailhouse --no-original", [py, "-m", "jobs.cli", "ingest", source, "--lake",
-                                                        str(lake_no), "--workers", str(workers), "--no-original"],
-                           delivered, lake_no / "events"))
-    duck_out = workdir / "duckdb-only.parquet"
-    results.append(measure("duckdb-only load", [py, "-m", "jobs.bench_alternatives", "duckdb", str(bucket),
-                                                str(duck_out), str(workers)], delivered, duck_out))
-    results.append(measure("per-event python", [py, "-m", "jobs.bench_alternatives", "python", str(bucket),
-                                                str(PYTHON_SAMPLE)], min(PYTHON_SAMPLE, delivered), None))
-    results.append(measure("floor (gunzip+parse)", [py, "-m", "jobs.bench_alternatives", "floor", str(bucket),
-                                                    str(workers)], delivered, None))
+    lake, lake_no, duck_out = workdir / "lake", workdir / "lake-no-original", workdir / "duckdb-only.parquet"
+    ingest = [py, "-m", "jobs.cli", "ingest", source, "--workers", str(workers), "--lake"]
+    alternative = [py, "-m", "jobs.bench_alternatives"]
+    rows = [  # name, command, events, output (a fresh lake is made for each run)
+        ("trailhouse ingest", [*ingest, str(lake)], delivered, lake),
+        ("trailhouse --no-original", [*ingest, str(lake_no), "--no-original"], delivered, lake_no),
+        ("duckdb-only load", [*alternative, "duckdb", str(bucket), str(duck_out), str(workers)], delivered, duck_out),
+        ("per-event python", [*alternative, "python", str(bucket), str(PYTHON_SAMPLE)], min(PYTHON_SAMPLE, delivered),
+         None),
+        ("floor (gunzip+parse)", [*alternative, "floor", str(bucket), str(workers)], delivered, None),
+    ]
+    runs: dict[str, list[Result]] = {name: [] for name, *_ in rows}
+    for _ in range(repeat):
+        for name, argv, n, output in rows:
+            if output in (lake, lake_no):
+                subprocess.run(["rm", "-rf", str(output)], check=True)
+            runs[name].append(measure(name, argv, n, output / "events" if output in (lake, lake_no) else output))
+    results = [median_of(runs[name]) for name, *_ in rows]
     counted = _check_counts(lake, delivered)
     ours = results[0].events_per_second
     return {
         "events": delivered, "distinct_events": counted, "input_bytes": input_bytes, "workers": workers,
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "repeat": repeat, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "results": [{**asdict(r), "events_per_second": round(r.events_per_second),
                      "mb_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
-                     "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None}
+                     "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None,
+                     "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]]}
                     for r in results],
     }
 
@@ -131,7 +142,7 @@ def _check_counts(lake: Path, delivered: int) -> int:
 def render(report: dict) -> str:
     lines = [f"trailhouse bench · {report['events']:,} events ({report['distinct_events']:,} distinct), "
              f"{report['input_bytes'] / 2**20:,.1f} MiB gzip input, {report['workers']} workers, "
-             f"{report['machine']['cpus']} cores",
+             f"{report['machine']['cpus']} cores" + (f", median of {report['repeat']} runs" if report["repeat"] > 1 else ""),
              f"{'':26}{'events/s':>12}{'MB/s in':>10}{'peak RSS':>11}{'B/event':>10}{'trailhouse ×':>14}"]
     for r in report["results"]:
         bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"

@@ -98,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=_positive, default=1_000_000)
     bench.add_argument("--workdir", default=".bench", help="where the generated bucket is cached (default .bench)")
     bench.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    bench.add_argument("--repeat", type=_positive, default=1,
+                       help="run each row N times and report the median (the machine's noise is ±10–15 %%)")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
@@ -281,7 +283,7 @@ def _bench(args: argparse.Namespace) -> int:
     from jobs.bench import render, run
 
     try:
-        report = run(args.events, pathlib.Path(args.workdir), args.workers)
+        report = run(args.events, pathlib.Path(args.workdir), args.workers, args.repeat)
     except RuntimeError as exc:
         raise RunError(str(exc)) from None
     print(render(report))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from jobs.bench import Result, median_of
 from jobs.cli import main
 from jobs.generate import GENERATOR_VERSION
 
@@ -21,6 +22,7 @@ def test_bench_smoke(tmp_path, capsys):
     for name in names:
         assert by[name]["seconds"] > 0 and by[name]["peak_rss_mb"] > 10 and by[name]["events_per_second"] > 0
     assert by["per-event python"]["events"] == 20000
+    assert report["repeat"] == 1 and all(len(r["runs_events_per_second"]) == 1 for r in report["results"])
     for name in ("trailhouse ingest", "trailhouse --no-original", "duckdb-only load"):
         assert by[name]["events"] == report["events"] and by[name]["bytes_per_event"] > 0
     assert by["trailhouse --no-original"]["bytes_per_event"] < by["trailhouse ingest"]["bytes_per_event"]
@@ -29,3 +31,10 @@ def test_bench_smoke(tmp_path, capsys):
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
     # the bucket is cached: a second run reuses it
     assert (tmp_path / "work" / f"bucket-20000-1-g{GENERATOR_VERSION}" / ".complete").exists()
+
+
+def test_repeated_rows_report_the_median_run_and_the_highest_peak():
+    runs = [Result("x", 1000, s, rss, 10) for s, rss in ((2.0, 300.0), (1.0, 500.0), (4.0, 200.0))]
+    mid = median_of(runs)
+    assert (mid.seconds, mid.peak_rss_mb, mid.events_per_second) == (2.0, 500.0, 500.0)
+    assert median_of(runs[:2]).seconds == 1.0  # an even count takes the faster of the middle two
