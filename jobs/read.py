@@ -1,9 +1,10 @@
 """Bytes of one CloudTrail file → raw record texts → one typed frame per batch.
 
 Records are split with msgspec `Raw` (no Python dicts are built) and every declared
-input is pulled out of each record by DuckDB's JSON functions in one vectorized
-pass. Payloads stay compact JSON text, exactly typed (a string stays quoted), so
-heterogeneous requestParameters never go through schema inference.
+input is pulled out of each record by one typed DuckDB `json_transform` (one parse
+per record, straight into columns). Payloads stay compact JSON text, exactly typed
+(a string stays quoted), so heterogeneous requestParameters never go through schema
+inference.
 """
 
 from __future__ import annotations
