@@ -231,7 +231,8 @@ def _utf8_or_none(data: bytes | msgspec.Raw) -> str | None:
 
 
 def _path(dotted: str) -> str:
-    return "$." + ".".join(f'"{part}"' for part in dotted.split("."))
+    """A JSON path: userIdentity.type → $."userIdentity"."type"."""
+    return "$." + _sql_name(dotted)
 
 
 _DUCKDB_TYPE = {"text": "VARCHAR", "time": "VARCHAR", "json": "JSON"}
