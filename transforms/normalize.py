@@ -26,12 +26,6 @@ def field_expr(field: Field) -> pl.Expr:
     return expr.cast(polars_type(field)).alias(field.name)
 
 
-def _null_when_empty(name: str) -> pl.Expr:
-    """An empty list is stored as null, as ECS documents drop empty arrays (done on the built column, so the
-    list is not built twice)."""
-    return pl.when(pl.col(name).list.len() > 0).then(pl.col(name)).alias(name)
-
-
 def _nested(names: list[str], prefix: str = "") -> list[pl.Expr]:
     """Flat dotted columns → nested structs, in declaration order."""
     groups: dict[str, list[str]] = {}
@@ -60,5 +54,4 @@ def normalize(raw: pl.LazyFrame, table: str, keep_original: bool = True) -> pl.L
         else:
             flat.append(field_expr(f))
     prepared = raw.with_columns([p() for p in PREPARE[table]])
-    lists = [_null_when_empty(f.name) for f in declared if isinstance(polars_type(f), pl.List)]
-    return prepared.select(flat).with_columns(lists).select(_nested([f.name for f in declared]))
+    return prepared.select(flat).select(_nested([f.name for f in declared]))

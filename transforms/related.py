@@ -13,14 +13,15 @@ _INSTANCE_ID = r'"i-[0-9a-f]{8}(?:[0-9a-f]{9})?"'
 
 
 #: Joins an event's values into one string, split once into the list: much cheaper than concat_list.
-#: The ASCII unit separator cannot occur in the names, addresses and hosts that go here.
+#: The ASCII unit separator does not occur in real user names, addresses or hosts (a value holding one
+#: would be listed as two).
 _SEP = "\x1f"
 
 
 def distinct(*values: pl.Expr, lists: tuple[pl.Expr, ...] = ()) -> pl.Expr:
     """Values, then the items of lists → one list without nulls, empty strings or repeats (first seen first).
 
-    An event with none is null (an empty list becomes null in normalize.py, for every list field at once).
+    An event with none is null, not an empty list: nothing joined is an empty string, made null before the split.
     """
     parts = [pl.when(v != "").then(v) for v in values]
     parts += [pl.when(lst.list.len() > 0).then(lst.list.join(_SEP)) for lst in lists]
