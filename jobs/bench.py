@@ -100,20 +100,22 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
     lake, lake_no, duck_out = workdir / "lake", workdir / "lake-no-original", workdir / "duckdb-only.parquet"
     ingest = [py, "-m", "jobs.cli", "ingest", source, "--workers", str(workers), "--lake"]
     alternative = [py, "-m", "jobs.bench_alternatives"]
-    rows = [  # name, command, events, output (a fresh lake is made for each run)
-        ("trailhouse ingest", [*ingest, str(lake)], delivered, lake),
-        ("trailhouse --no-original", [*ingest, str(lake_no), "--no-original"], delivered, lake_no),
-        ("duckdb-only load", [*alternative, "duckdb", str(bucket), str(duck_out), str(workers)], delivered, duck_out),
-        ("per-event python", [*alternative, "python", str(bucket), str(PYTHON_SAMPLE)], min(PYTHON_SAMPLE, delivered),
+    rows = [  # name, command, events, what its output is measured on, the lake made fresh before each run
+        ("trailhouse ingest", [*ingest, str(lake)], delivered, lake / "events", lake),
+        ("trailhouse --no-original", [*ingest, str(lake_no), "--no-original"], delivered, lake_no / "events",
+         lake_no),
+        ("duckdb-only load", [*alternative, "duckdb", str(bucket), str(duck_out), str(workers)], delivered, duck_out,
          None),
-        ("floor (gunzip+parse)", [*alternative, "floor", str(bucket), str(workers)], delivered, None),
+        ("per-event python", [*alternative, "python", str(bucket), str(PYTHON_SAMPLE)], min(PYTHON_SAMPLE, delivered),
+         None, None),
+        ("floor (gunzip+parse)", [*alternative, "floor", str(bucket), str(workers)], delivered, None, None),
     ]
     runs: dict[str, list[Result]] = {name: [] for name, *_ in rows}
     for _ in range(repeat):
-        for name, argv, n, output in rows:
-            if output in (lake, lake_no):
-                subprocess.run(["rm", "-rf", str(output)], check=True)
-            runs[name].append(measure(name, argv, n, output / "events" if output in (lake, lake_no) else output))
+        for name, argv, n, output, fresh in rows:
+            if fresh:
+                subprocess.run(["rm", "-rf", str(fresh)], check=True)
+            runs[name].append(measure(name, argv, n, output))
     results = [median_of(runs[name]) for name, *_ in rows]
     counted = _check_counts(lake, delivered)
     ours = results[0].events_per_second
