@@ -23,7 +23,7 @@ from fsspec.core import url_to_fs
 from jobs import read
 from jobs.discover import Scope
 from jobs.ingest import Batch, BatchResult, Options, _bump
-from jobs.lake import PARQUET_ZSTD_LEVEL, PARTITION, ROW_GROUP_SIZE
+from jobs.lake import PARTITION, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
@@ -160,7 +160,9 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     normalized = normalize(good.lazy(), table, opts.keep_original).with_columns(good["_ord"].alias("_ord"),
                                                                                  good["_context"].alias("_context"))
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
-    kept = normalized.filter(_scope_filter(table, opts.scope)).collect()
+    # Polars' default (streaming) engine sets up ~20 ms of pipeline per query: paid per batch, not worth it
+    # for a frame already in memory (docs/performance.md)
+    kept = normalized.filter(_scope_filter(table, opts.scope)).collect(engine="in-memory")
     _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))
     del frame, good, bad, normalized  # the raw inputs are no longer needed
     # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
@@ -179,13 +181,13 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
     del kept
     schema = arrow_schema(table)
+    write_options = parquet_options(table, schema)
     offset = 0
     for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
-        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, compression="zstd",
-                       compression_level=PARQUET_ZSTD_LEVEL, row_group_size=ROW_GROUP_SIZE)
+        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, **write_options)
         os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
         result.staged.setdefault((table, str(day)), []).append((str(out), rows))
         offset += rows
