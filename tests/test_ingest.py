@@ -69,6 +69,22 @@ def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     assert sql(lake, "SELECT count(*), count(DISTINCT file.path) FROM DIGESTS")[0] == (n_digests, n_digests)
 
 
+def test_worker_files_store_unique_columns_delta_encoded(tmp_path, monkeypatch):
+    """Random ids, each event's text and the time are delta encoded; repeated values keep their dictionary."""
+    monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 0)  # keep the workers' files as written (no fragment merge)
+    lake = tmp_path / "lake"
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
+    files = list((lake / "events").glob("*/*.parquet"))
+    assert len(files) > 2
+    for f in files:
+        meta = pq.read_metadata(f)
+        columns = {meta.schema.column(i).path: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+        assert {path: columns[path].encodings[-1] for path in lake_mod.DELTA_ENCODED["events"]} == \
+            lake_mod.DELTA_ENCODED["events"], f
+        assert "RLE_DICTIONARY" in columns["event.action"].encodings, f
+    assert sql(lake, "SELECT count(*) FROM EVENTS WHERE event.id IS NULL OR event.original IS NULL")[0][0] == 0
+
+
 def test_columns_are_queryable_by_their_ecs_paths(tmp_path):
     lake = tmp_path / "lake"
     ingest(SAMPLE, "--lake", lake, "--workers", "1")
