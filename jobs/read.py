@@ -152,6 +152,9 @@ def split(data: bytes) -> Parsed:
             raise BadFile(_json_error(exc)) from None
     if first != b"{":
         raise BadFile(f"not JSON: the file starts with {body[:16]!r}")
+    delivered = _delivered(body)
+    if delivered is not None:
+        return Parsed("events", delivered)
     try:
         keys = _top_keys.decode(body)
     except msgspec.DecodeError as exc:
@@ -175,6 +178,15 @@ def split(data: bytes) -> Parsed:
     if "digestEndTime" in keys or "digestS3Object" in keys:
         return Parsed("digests", [body])
     return Parsed("events", _unwrap([body]))
+
+
+def _delivered(body: bytes) -> list[msgspec.Raw] | None:
+    """The records of a file as CloudTrail delivers it (`{"Records": [...]}`), in one parse; None for any other
+    shape (a single event, NDJSON, a null or malformed `Records`), which `split` then tells apart."""
+    try:
+        return _envelope.decode(body).Records
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def _starts_as_object(line: bytes) -> bool:
