@@ -135,3 +135,16 @@ def test_schema_doc_is_current():
     from tests.conftest import ROOT
 
     assert (ROOT / "docs" / "schema.md").read_text() == render(), "run `make schema-doc`"
+
+
+def test_per_distinct_matches_the_rule_row_by_row():
+    """A rule run once per distinct input combination gives every row what the rule gives it directly."""
+    from transforms.unique import per_distinct
+
+    frame = pl.DataFrame({"a": ["x", "x", None, "y", None, "x"], "b": ["1", "1", "2", None, None, "3"],
+                          "c": [0, 1, 2, 3, 4, 5]})
+    rule = pl.concat_list(pl.col("a").str.to_uppercase(), pl.col("b")).list.drop_nulls()
+    got = frame.select(direct=rule, distinct=per_distinct(rule, pl.List(pl.String)))
+    assert got["distinct"].to_list() == got["direct"].to_list() == [
+        ["X", "1"], ["X", "1"], ["2"], ["Y"], [], ["X", "3"]]
+    assert frame.head(0).select(per_distinct(rule, pl.List(pl.String))).height == 0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import polars as pl
 
 from transforms import source, tls, user
-from transforms.unique import per_unique
+from transforms.unique import per_distinct, per_unique
 
 _INSTANCE_ID = r'"i-[0-9a-f]{8}(?:[0-9a-f]{9})?"'
 
@@ -56,5 +56,5 @@ def users() -> pl.Expr:
 RULES: dict[str, Callable[[], pl.Expr]] = {
     "related.ip": ips,
     "related.hosts": hosts,
-    "related.user": users,
+    "related.user": lambda: per_distinct(users(), pl.List(pl.String)),
 }

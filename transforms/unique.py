@@ -26,6 +26,23 @@ def per_unique(expr: pl.Expr, fn: Callable[[str], Any], dtype: pl.DataType) -> p
     return expr.map_batches(apply, return_dtype=dtype)
 
 
+def per_distinct(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """`expr` evaluated once per distinct combination of the columns it reads, broadcast back to every row.
+
+    For rules over the caller's identity: a batch holds thousands of events from a few hundred sessions, so
+    regexes over ARNs and list building run a few hundred times instead of once per event.
+    """
+    inputs = sorted(set(expr.meta.root_names()))
+
+    def apply(rows: pl.Series) -> pl.Series:
+        keys = pl.DataFrame({"k": rows})
+        distinct = keys.unique("k")
+        answers = distinct.unnest("k").select(expr.alias("v")).with_columns(distinct["k"])
+        return keys.join(answers, on="k", how="left", nulls_equal=True, maintain_order="left")["v"]
+
+    return pl.struct(inputs).map_batches(apply, return_dtype=dtype)
+
+
 def struct_field(column: str, name: str) -> Callable[[], pl.Expr]:
     """A rule reading one part of a struct column computed once per batch (see normalize.PREPARE)."""
     return lambda: pl.col(column).struct.field(name)
