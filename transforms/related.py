@@ -48,13 +48,14 @@ def hosts() -> pl.Expr:
 def users() -> pl.Expr:
     session = user.session_name()
     local_part = pl.when(session.str.contains(user.EMAIL)).then(session.str.extract(r"^([^@]+)@"))
-    return distinct(user.name(), session, local_part, pl.col("requestParameters.userName"),
-                    pl.col("requestParameters.newUserName"), pl.col("responseElements.user.userId"),
-                    pl.col("userIdentity.principalId"))
+    listed = distinct(user.name(), session, local_part, pl.col("requestParameters.userName"),
+                      pl.col("requestParameters.newUserName"), pl.col("responseElements.user.userId"),
+                      pl.col("userIdentity.principalId"))
+    return per_distinct(listed, pl.List(pl.String()))  # a batch holds a few hundred identities
 
 
 RULES: dict[str, Callable[[], pl.Expr]] = {
     "related.ip": ips,
     "related.hosts": hosts,
-    "related.user": lambda: per_distinct(users(), pl.List(pl.String)),
+    "related.user": users,
 }

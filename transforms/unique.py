@@ -18,10 +18,7 @@ def per_unique(expr: pl.Expr, fn: Callable[[str], Any], dtype: pl.DataType) -> p
 
     def apply(values: pl.Series) -> pl.Series:
         distinct = values.drop_nulls().unique()
-        answers = pl.Series("v", [fn(v) for v in distinct.to_list()], dtype=dtype)
-        lookup = pl.DataFrame({"k": distinct, "v": answers})
-        rows = pl.DataFrame({"k": values})
-        return rows.join(lookup, on="k", how="left", maintain_order="left")["v"]
+        return _broadcast(values, distinct, pl.Series("v", [fn(v) for v in distinct.to_list()], dtype=dtype))
 
     return expr.map_batches(apply, return_dtype=dtype)
 
@@ -35,12 +32,16 @@ def per_distinct(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     inputs = sorted(set(expr.meta.root_names()))
 
     def apply(rows: pl.Series) -> pl.Series:
-        keys = pl.DataFrame({"k": rows})
-        distinct = keys.unique("k")
-        answers = distinct.unnest("k").select(expr.alias("v")).with_columns(distinct["k"])
-        return keys.join(answers, on="k", how="left", nulls_equal=True, maintain_order="left")["v"]
+        distinct = rows.unique()
+        return _broadcast(rows, distinct, distinct.struct.unnest().select(expr)[:, 0])
 
     return pl.struct(inputs).map_batches(apply, return_dtype=dtype)
+
+
+def _broadcast(values: pl.Series, distinct: pl.Series, answers: pl.Series) -> pl.Series:
+    """Each row's answer, looked up by its value among the distinct ones (in row order; null where none)."""
+    lookup = pl.DataFrame({"k": distinct, "v": answers})
+    return pl.DataFrame({"k": values}).join(lookup, on="k", how="left", nulls_equal=True, maintain_order="left")["v"]
 
 
 def struct_field(column: str, name: str) -> Callable[[], pl.Expr]:
