@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import os
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import fsspec
@@ -107,24 +109,14 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/")[-1:])
 
 
-def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | None = None) -> list[SourceFile]:
-    """Every file under one source (directory, file, glob or URL) in path order.
+def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | None = None) -> Iterator[SourceFile]:
+    """Every file under one source (directory, file, glob or URL) in path order, as it is listed.
 
-    An S3 source in the CloudTrail layout is listed folder by folder (jobs/listing.py); anything else is
-    listed whole, which for a local disk is cheap.
+    An S3 source in the CloudTrail layout is listed stream by stream (jobs/listing.py), a local tree
+    directory by directory; anything else is listed whole.
     """
-    fs, path = filesystem(source, s3)
     try:
-        found = None
-        if is_s3(source) and not (_GLOB_CHARS & set(path)):
-            from jobs.listing import TrailLister
-
-            scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
-            found = TrailLister(fs, scope, known, lookback, today).list(path)
-        if found is None and _is_local(fs) and os.path.isdir(path):
-            return _walk_local(path)
-        if found is None:
-            found = _find(fs, path, source)
+        yield from _list(source, s3, window)
     except UsageError:
         raise
     except Exception as exc:
@@ -134,12 +126,25 @@ def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | N
         if isinstance(exc, PermissionError):
             raise UsageError(f"cannot list {source}: permission denied ({exc})") from None
         raise
-    out = []
-    for p, info in sorted(found.items()):
+
+
+def _list(source: str, s3: S3Options, window: WindowArgs | None) -> Iterator[SourceFile]:
+    fs, path = filesystem(source, s3)
+    found: Iterable[tuple[str, dict]] | None = None
+    if is_s3(source) and not (_GLOB_CHARS & set(path)):
+        from jobs.listing import TrailLister
+
+        scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
+        found = TrailLister(fs, scope, known, lookback, today).list(path)
+    if found is None and _is_local(fs) and os.path.isdir(path):
+        yield from _walk_local(path)
+        return
+    if found is None:
+        found = sorted(_find(fs, path, source).items())
+    for p, info in found:
         if info.get("type", "file") != "file" or _hidden(p):
             continue
-        out.append(classify(_url(fs, p), int(info.get("size") or 0), _version(info)))
-    return out
+        yield classify(_url(fs, p), int(info.get("size") or 0), _version(info))
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
@@ -147,23 +152,20 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
     return protocol in ("file", "local")
 
 
-def _walk_local(root: str) -> list[SourceFile]:
-    """A local tree, walked with scandir: no per-file detail dict, which matters at a million files."""
-    out = []
+def _walk_local(root: str) -> Iterator[SourceFile]:
+    """A local tree, walked with scandir in path order: no per-file detail dict, and no list of the whole tree."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
+        for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = os.path.join(dirpath, name)
             try:
                 st = os.stat(path)
             except OSError:  # e.g. a dangling link: listed, so the read quarantines it with the reason
-                out.append(classify(path, 0, ""))
+                yield classify(path, 0, "")
                 continue
-            out.append(classify(path, st.st_size, str(st.st_mtime)))
-    out.sort(key=lambda f: f.url)
-    return out
+            yield classify(path, st.st_size, str(st.st_mtime))
 
 
 def _find(fs: fsspec.AbstractFileSystem, path: str, source: str) -> dict[str, dict]:
@@ -222,11 +224,49 @@ def check_sources(sources: list[str]) -> None:
 def discover(sources: list[str], scope: Scope, s3: S3Options = S3Options(), known: dict[str, dt.date] | None = None,
              lookback_days: int = 2, today: dt.date | None = None) -> list[SourceFile]:
     """All files of all sources in scope, each once."""
+    return list(iter_files(sources, scope, s3, known, lookback_days, today))
+
+
+def iter_files(sources: list[str], scope: Scope, s3: S3Options = S3Options(), known: dict[str, dt.date] | None = None,
+               lookback_days: int = 2, today: dt.date | None = None) -> Iterator[SourceFile]:
+    """All files of all sources in scope, each once, yielded as they are listed: a backfill of a million files
+    is never held as a list. Each source's listing is started here, so a source that cannot be listed (no
+    such bucket, access denied) fails the call, before anything else happens."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
     window = (scope, known or {}, lookback_days, today)
-    seen: dict[str, SourceFile] = {}
-    for source in sources:
-        for f in list_source(source, s3, window):
-            if in_scope(f, scope):
-                seen.setdefault(f.url, f)
-    return list(seen.values())
+    listings = [_started(list_source(source, s3, window)) for source in _outermost(sources, s3)]
+    # sources that are not nested can only overlap through a glob: only then is every listed URL remembered
+    seen: set[str] | None = set() if any(_GLOB_CHARS & set(s) for s in sources) else None
+    return _in_scope_once(itertools.chain.from_iterable(listings), scope, seen)
+
+
+def _in_scope_once(files: Iterator[SourceFile], scope: Scope, seen: set[str] | None) -> Iterator[SourceFile]:
+    for f in files:
+        if not in_scope(f, scope):
+            continue
+        if seen is not None:
+            if f.url in seen:
+                continue
+            seen.add(f.url)
+        yield f
+
+
+def _started(listing: Iterator[SourceFile]) -> Iterator[SourceFile]:
+    first = next(listing, None)
+    return itertools.chain([first], listing) if first is not None else iter(())
+
+
+def _outermost(sources: list[str], s3: S3Options) -> list[str]:
+    """The sources minus any inside another (a folder and one of its subfolders): listed once, not twice."""
+    def where(source: str) -> tuple[str, str]:
+        fs, path = filesystem(source, s3)
+        return str(fs.protocol), path.rstrip("/")
+
+    places = [where(s) for s in sources]
+    out = []
+    for n, (source, (protocol, path)) in enumerate(zip(sources, places)):
+        inside = any(p == protocol and (path.startswith(q + "/") or (path == q and m < n))
+                     for m, (p, q) in enumerate(places) if m != n and not _GLOB_CHARS & set(q))
+        if not inside or _GLOB_CHARS & set(path):
+            out.append(source)
+    return out

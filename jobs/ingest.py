@@ -11,10 +11,10 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.discover import Scope, SourceFile, check_sources, discover, newest_folders
+from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
 from jobs.errors import RunError
 from jobs.lake import PARTITION, open_lake
 from jobs.storage import S3Options
@@ -133,23 +133,38 @@ class Batch:
     context: list[SourceFile] = field(default_factory=list)
 
 
-def plan(files: list[SourceFile], workers: int) -> list[Batch]:
-    """Batches of neighbouring files (same account/region/day) of bounded size."""
-    ordered = sorted(files, key=lambda f: (f.digest, f.folder_date or dt.date.min, f.url))
-    total = sum(_estimate(f) for f in ordered)
-    target = max(4 * 2**20, min(BATCH_BYTES, total // max(1, workers * 4)))
-    groups: list[list[SourceFile]] = []
+def plan(files: Iterable[SourceFile], workers: int) -> Iterator[Batch]:
+    """Batches of neighbouring files (same stream and day, in listing order) of bounded size, cut as the
+    listing goes: the driver holds a few batches' files, never the whole of a backfill.
+
+    An input smaller than 4 full batches per worker is spread over that many batches (so every worker has
+    work); telling the two apart needs only that much read-ahead.
+    """
+    files = iter(files)
+    ahead, size = [], 0
+    for f in files:
+        ahead.append(f)
+        size += _estimate(f)
+        if size >= BATCH_BYTES * workers * 4:
+            break
+    target = max(4 * 2**20, min(BATCH_BYTES, size // max(1, workers * 4)))
+    return _with_context(_groups(chain(ahead, files), target))
+
+
+def _groups(files: Iterator[SourceFile], target: int) -> Iterator[list[SourceFile]]:
+    """Consecutive files up to `target` bytes; a batch at least half full also ends where the folder date
+    changes, so it writes one day's part file, not a large one and a fragment of the next day to merge."""
     current: list[SourceFile] = []
     size = 0
-    for f in ordered:
-        if current and (size + _estimate(f) > target or len(current) >= BATCH_FILES):
-            groups.append(current)
+    for f in files:
+        full = size + _estimate(f) > target or len(current) >= BATCH_FILES
+        if current and (full or (size >= target // 2 and f.folder_date != current[-1].folder_date)):
+            yield current
             current, size = [], 0
         current.append(f)
         size += _estimate(f)
     if current:
-        groups.append(current)
-    return _with_context(groups)
+        yield current
 
 
 def _stream(f: SourceFile) -> str | None:
@@ -157,9 +172,8 @@ def _stream(f: SourceFile) -> str | None:
     return f.url.rsplit("/", 4)[0] if f.folder_date and not f.digest else None
 
 
-def _with_context(groups: list[list[SourceFile]]) -> list[Batch]:
+def _with_context(groups: Iterable[list[SourceFile]]) -> Iterator[Batch]:
     last_of: dict[str, SourceFile] = {}  # stream → its latest file in an earlier batch
-    batches = []
     for files in groups:
         context = []
         seen: set[str] = set()
@@ -173,8 +187,7 @@ def _with_context(groups: list[list[SourceFile]]) -> list[Batch]:
             s = _stream(f)
             if s:
                 last_of[s] = f
-        batches.append(Batch(files, context))
-    return batches
+        yield Batch(files, context)
 
 
 #: A batch reads at most this many neighbouring files as context (see Batch).
@@ -204,7 +217,7 @@ def _bump(c: Counts, table: str, what: str, n: int) -> None:
 
 
 # --- the driver ---------------------------------------------------------------------
-ProgressFn = Callable[[int, int, int], None]  # files done, files total, events read
+ProgressFn = Callable[[int, int | None, int], None]  # files done, files total (once listed), events read
 
 
 def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
@@ -212,13 +225,11 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     start = time.perf_counter()
     check_sources(opts.sources)
     lake = open_lake(opts.lake, opts.s3)
-    # listed before anything is written, so a source error leaves no trace; the newest folder per stream
-    # (where a lookback window starts) comes from the state as it stands
+    # each source's listing is started before anything is written, so a source error leaves no trace; the
+    # newest folder per stream (where a lookback window starts) comes from the state as it stands
     done = {} if opts.full_refresh else lake.ingested()
     known = newest_folders(list(done))
-    inside = lake.url.rstrip("/") + "/"
-    found = [f for f in discover(opts.sources, opts.scope, opts.s3, known, opts.lookback_days)
-             if not f.url.startswith(inside)]  # never read the lake back
+    listed = iter_files(opts.sources, opts.scope, opts.s3, known, opts.lookback_days)
     lake.prepare()
     lock = lake.lock()
     try:
@@ -227,19 +238,18 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         run_id = new_run_id()
         if recovered and not opts.full_refresh:  # a finished commit added state
             done = lake.ingested()
-        counts = Counts(files_seen=len(found))
-        todo = [f for f in found if done.get(f.url) != (f.size, f.version)]
-        counts.files_skipped = len(found) - len(todo)
+        todo = Todo(listed, lake.url.rstrip("/") + "/", done)
         log = RunLog(lake.tmp(run_id), run_id)
         results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),
-                                                 progress, len(todo))]
+                                                 progress, todo)]
         log.close()
-        counts.seconds_reading = round(time.perf_counter() - start, 3)
+        counts = Counts(files_seen=todo.seen, files_skipped=todo.skipped,
+                        seconds_reading=round(time.perf_counter() - start, 3))
         for r in results:
             counts.add(r.counts)
         workers = per_worker(results)
         partitions: list[str] = []
-        if todo:
+        if results:
             partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers)
         else:
             lake._cleanup(run_id)
@@ -252,17 +262,45 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         lock.release()
 
 
-def _execute(batches: list[Batch], opts: Options, staging: str, progress: ProgressFn | None,
-             total: int) -> Iterator[BatchResult]:
+class Todo:
+    """The listed files still to ingest, counted as the listing streams by (see `plan`)."""
+
+    def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: dict[str, tuple[int, str]]) -> None:
+        self._listed, self._lake_prefix, self._done = listed, lake_prefix, done
+        self.seen = self.skipped = self.count = 0
+        self.complete = False
+
+    def __iter__(self) -> Iterator[SourceFile]:
+        for f in self._listed:
+            if f.url.startswith(self._lake_prefix):  # never read the lake back
+                continue
+            self.seen += 1
+            if self._done.get(f.url) == (f.size, f.version):
+                self.skipped += 1
+                continue
+            self.count += 1
+            yield f
+        self.complete = True
+
+    @property
+    def total(self) -> int | None:
+        """How many files the run reads: known once the listing is complete."""
+        return self.count if self.complete else None
+
+
+def _execute(batches: Iterator[Batch], opts: Options, staging: str, progress: ProgressFn | None,
+             todo: Todo) -> Iterator[BatchResult]:
     """Run the batches on the chosen executor; results come back as batches finish, progress follows them."""
     files_done = events = 0
+    first = list(islice(batches, 2))  # one batch runs in this process, more go to the workers
+    batches = chain(first, batches)
     if progress:
-        progress(0, total, 0)
+        progress(0, todo.total, 0)
     if opts.executor == "dask":
         from jobs.dask_executor import dask_results
 
         results = dask_results(batches, opts, staging)
-    elif opts.workers <= 1 or len(batches) <= 1:
+    elif opts.workers <= 1 or len(first) <= 1:
         results = (process_batch(n, b, opts, staging) for n, b in enumerate(batches))
     else:
         results = _process_pool(batches, opts, staging)
@@ -270,11 +308,11 @@ def _execute(batches: list[Batch], opts: Options, staging: str, progress: Progre
         files_done += len(r.files)
         events += r.counts.events_read
         if progress:
-            progress(files_done, total, events)
+            progress(files_done, todo.total, events)
         yield r
 
 
-def _process_pool(batches: list[Batch], opts: Options, staging: str) -> Iterator[BatchResult]:
+def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iterator[BatchResult]:
     before = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:

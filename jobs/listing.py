@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -138,17 +139,19 @@ class TrailLister:
             found.update(self.fs.find(f"{stream.path}/{prefix}", detail=True))
         return found
 
-    def list(self, path: str) -> dict[str, dict] | None:
-        """Every object of the trail under `path` in scope; None when `path` is not a CloudTrail tree."""
+    def list(self, path: str) -> Iterator[tuple[str, dict]] | None:
+        """Every object of the trail under `path` in scope, stream by stream in path order; None when `path`
+        is not a CloudTrail tree. The streams are listed LIST_THREADS at a time, as the caller reads."""
         root = self.awslogs_root(path)
         if root is None:
             return None
         streams = self.streams(*root)
         if streams is None:
             return None
-        found: dict[str, dict] = {}
-        with ThreadPoolExecutor(LIST_THREADS) as pool:
-            for part in pool.map(self.files, streams):
-                found.update(part)
-        return found
+        return self._objects(streams)
 
+    def _objects(self, streams: list[Stream]) -> Iterator[tuple[str, dict]]:
+        with ThreadPoolExecutor(LIST_THREADS) as pool:
+            for at in range(0, len(streams), LIST_THREADS):
+                for found in pool.map(self.files, streams[at:at + LIST_THREADS]):
+                    yield from sorted(found.items())

@@ -33,7 +33,8 @@ class Progress:
             self._task = self._bar.add_task("ingest", total=None, rate="")
         return self
 
-    def update(self, files_done: int, files_total: int, events: int) -> None:
+    def update(self, files_done: int, files_total: int | None, events: int) -> None:
+        """`files_total` is None while the listing is still streaming in: the bar counts without an end."""
         if self._bar is None:
             return
         elapsed = max(time.perf_counter() - self._start, 1e-9)

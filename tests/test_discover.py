@@ -61,3 +61,40 @@ def test_glob_file_and_directory_sources_are_merged_once(tmp_path):
 def test_missing_source_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="source not found"):
         discover([str(tmp_path / "nope")], Scope())
+
+
+def test_nested_sources_are_listed_once_without_remembering_every_file(tmp_path):
+    """A folder and its subfolder (no glob): the subfolder is dropped up front, not deduplicated per file."""
+    from jobs import discover as discover_mod
+
+    inner = write(trail_path(tmp_path, "111122223333", "us-east-1", "2026-11-01", "a"), [record()])
+    write(trail_path(tmp_path, "111122223333", "eu-west-1", "2026-11-01", "b"), [record()])
+    sources = [str(inner.parent), str(tmp_path), str(tmp_path) + "/"]
+    assert discover_mod._outermost(sources, discover_mod.S3Options()) == [str(tmp_path)]
+    found = discover(sources, Scope())
+    assert sorted(f.region for f in found) == ["eu-west-1", "us-east-1"]
+
+
+def test_the_plan_is_cut_while_the_listing_streams(tmp_path):
+    """The driver pulls files only as batches are needed: a few batches ahead, never the whole listing."""
+    from jobs import ingest as ingest_mod
+
+    pulled = []
+
+    def listing():
+        for n in range(100_000):
+            pulled.append(n)
+            day = 1 + n // 50_200  # the day changes 100 files into a batch of 167: more than half full
+            yield classify(f"/t/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/{day:02d}/f{n:06d}.json.gz",
+                           10_000, "v")
+
+    batches = ingest_mod.plan(listing(), workers=2)
+    first = next(batches)
+    ahead = ingest_mod.BATCH_BYTES * 2 * 4 // (10_000 * ingest_mod.GZIP_RATIO)  # the read-ahead, in files
+    assert len(first.files) == ingest_mod.BATCH_BYTES // (10_000 * ingest_mod.GZIP_RATIO)
+    assert len(pulled) <= ahead + 1 < 100_000
+    rest = list(batches)
+    assert sum(len(b.files) for b in [first, *rest]) == 100_000 == len(pulled)
+    # a batch never spans the two folder dates once it is at least half full
+    assert all(len({f.folder_date for f in b.files}) == 1 for b in [first, *rest])
+    assert [b.context[0].url for b in rest[:1]] == [first.files[-1].url]  # the stream continues: context

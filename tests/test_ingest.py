@@ -16,6 +16,7 @@ import pytest
 from jobs import lake as lake_mod
 from jobs.lake import MAX_FILES_PER_PARTITION
 from jobs.cli import main
+from jobs.discover import Scope, discover
 from tests.conftest import (ROOT, SAMPLE, ingest, lake_files, last_run, quarantine, record, sql, trail_path,
                             write)
 
@@ -181,7 +182,7 @@ def test_a_redelivery_in_the_next_batch_is_settled_by_its_worker(tmp_path, monke
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(eid="x"), record(eid="y"), bad_copy])
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "b"), [record(eid="y"), record(eid="z"), record(eid="w")])
     write(trail_path(src, ACCT, "eu-west-1", "2026-11-01", "c"), [record(eid="y", awsRegion="eu-west-1")])
-    batches = ingest_mod.plan(ingest_mod.discover([str(src)], ingest_mod.Scope()), 1)
+    batches = list(ingest_mod.plan(discover([str(src)], Scope()), 1))
     assert [len(b.files) for b in batches] == [1, 1, 1]
     assert [[Path(f.url).name[-10:] for f in b.context] for b in batches] == [[], [], ["_a.json.gz"]]
     assert ingest(src, "--lake", lake, "--workers", "1") == 3  # a's bad record is quarantined

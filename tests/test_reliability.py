@@ -174,20 +174,20 @@ def test_a_file_that_vanishes_or_grows_after_listing(tmp_path, monkeypatch):
     src, lake = tmp_path / "src", tmp_path / "lake"
     gone = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "gone"), [record(eid="v1")])
     grows = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "grows"), [record(eid="g1")])
-    listed = ingest_mod.discover
+    listed = ingest_mod.iter_files
 
-    def discover_then_change(*args, **kwargs):
-        found = listed(*args, **kwargs)
+    def list_then_change(*args, **kwargs):
+        found = list(listed(*args, **kwargs))
         gone.unlink()  # deleted between listing and reading
         write(grows, [record(eid="g1"), record(eid="g2")])  # rewritten bigger
-        return found
+        return iter(found)
 
-    monkeypatch.setattr(ingest_mod, "discover", discover_then_change)
+    monkeypatch.setattr(ingest_mod, "iter_files", list_then_change)
     assert ingest(src, "--lake", lake, "--workers", "1") == 3
     (entry,) = quarantine(lake)
     assert entry["source"].endswith("_gone.json.gz") and "cannot read the file" in entry["reason"]
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["g1", "g2"]
-    monkeypatch.setattr(ingest_mod, "discover", listed)
+    monkeypatch.setattr(ingest_mod, "iter_files", listed)
     assert ingest(src, "--lake", lake, "--workers", "1") == 0  # the grown file is read again (new size): no dup
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["g1", "g2"]
 
