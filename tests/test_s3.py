@@ -11,8 +11,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from jobs.cli import main
 from queries import connect
 from tests.conftest import SAMPLE, ingest, record, s3fs_client, sql, trail_path, write
@@ -92,6 +90,29 @@ def test_standard_and_organization_layouts_with_account_and_region_pruning(s3, t
     listed = s3.lists()
     assert not [p for p in listed if A1 in p or A3 in p or "us-east-1" in p]
     assert any(f"AWSLogs/{ORG}/{A2}/CloudTrail/eu-west-1/" in p for p in listed)
+
+
+def test_streams_are_listed_a_few_at_a_time_and_yielded_in_path_order(s3, tmp_path, monkeypatch):
+    """More streams than listing threads: listed in chunks as the caller reads, every file once, in path order."""
+    from jobs import listing
+    from jobs.discover import Scope, iter_files
+
+    monkeypatch.setattr(listing, "LIST_THREADS", 2)
+    src = tmp_path / "src"
+    for account in (A1, A2):
+        for region in ("eu-west-1", "us-east-1", "us-west-2"):
+            day_files(src, account, region, ["2026-11-01", "2026-11-02"])
+    upload(src, "many")
+    s3.clear()
+    files = iter_files(["s3://many"], Scope())
+    first = next(files)
+    assert first.url.endswith(".json.gz") and f"/{A1}/CloudTrail/eu-west-1/2026/11/01/" in first.url
+    # the delimiter listings down to the regions come first; then only the first chunk of streams is listed
+    inside = {p.split("/CloudTrail/", 1)[0].rsplit("/", 1)[-1] + "/" + p.split("/CloudTrail/", 1)[1].split("/")[0]
+              for p in s3.lists() if "/CloudTrail/" in p and p.split("/CloudTrail/", 1)[1]}
+    assert inside == {f"{A1}/eu-west-1", f"{A1}/us-east-1"}
+    urls = [first.url, *(f.url for f in files)]
+    assert len(urls) == 12 == len(set(urls)) and urls == sorted(urls)
 
 
 def test_a_date_range_lists_only_the_folders_in_range(s3, tmp_path):
