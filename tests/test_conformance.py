@@ -13,9 +13,6 @@ import fnmatch
 import json
 from pathlib import Path
 
-import polars as pl
-import pytest
-
 from jobs import read
 from tests.conftest import ROOT, shared_path
 from transforms.normalize import normalize

@@ -10,7 +10,6 @@ import re
 
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
