@@ -157,12 +157,13 @@ def _groups(files: Iterator[SourceFile], target: int) -> Iterator[list[SourceFil
     current: list[SourceFile] = []
     size = 0
     for f in files:
-        full = size + _estimate(f) > target or len(current) >= BATCH_FILES
+        estimate = _estimate(f)
+        full = size + estimate > target or len(current) >= BATCH_FILES
         if current and (full or (size >= target // 2 and f.folder_date != current[-1].folder_date)):
             yield current
             current, size = [], 0
         current.append(f)
-        size += _estimate(f)
+        size += estimate
     if current:
         yield current
 
