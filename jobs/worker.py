@@ -16,13 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from jobs import read
 from jobs.discover import Scope
-from jobs.ingest import Batch, BatchResult, Options, _bump
+from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back
 from jobs.lake import PARTITION, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
@@ -35,10 +34,6 @@ def _get_extractor() -> read.Extractor:
     global _extractor
     if _extractor is None:
         _extractor = read.Extractor(threads=1)
-        try:  # Arrow's allocator too gives freed memory back (it exists in the Linux wheels; elsewhere no matter)
-            pa.jemalloc_set_decay_ms(0)
-        except NotImplementedError:
-            pass
     return _extractor
 
 
@@ -77,6 +72,7 @@ def _now() -> str:
 def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> BatchResult:
     """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
     started = time.perf_counter()
+    arrow_gives_back()  # once per process, before its first batch allocates anything
     result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     state = {}
