@@ -126,7 +126,8 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
                      "mb_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
                      "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None,
-                     "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]]}
+                     "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]],
+                     "runs_peak_rss_mb": [round(x.peak_rss_mb) for x in runs[r.name]]}
                     for r in results],
     }
 

@@ -22,7 +22,8 @@ def test_bench_smoke(tmp_path, capsys):
     for name in names:
         assert by[name]["seconds"] > 0 and by[name]["peak_rss_mb"] > 10 and by[name]["events_per_second"] > 0
     assert by["per-event python"]["events"] == 20000
-    assert report["repeat"] == 1 and all(len(r["runs_events_per_second"]) == 1 for r in report["results"])
+    assert report["repeat"] == 1 and all(len(r["runs_events_per_second"]) == len(r["runs_peak_rss_mb"]) == 1
+                                       for r in report["results"])
     for name in ("trailhouse ingest", "trailhouse --no-original", "duckdb-only load"):
         assert by[name]["events"] == report["events"] and by[name]["bytes_per_event"] > 0
     assert by["trailhouse --no-original"]["bytes_per_event"] < by["trailhouse ingest"]["bytes_per_event"]
