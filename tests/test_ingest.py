@@ -87,9 +87,9 @@ def test_worker_files_store_unique_columns_delta_encoded(tmp_path, monkeypatch):
 
 
 def test_a_worker_allocates_arrow_memory_from_a_pool_that_gives_it_back(tmp_path):
-    """pyarrow's default pool (mimalloc) keeps what a batch freed; a worker switches to Arrow's jemalloc with
-    no decay, so its resident size drops between batches (a fresh interpreter: the pool is per process)."""
-    code = ("import sys, pyarrow as pa; from jobs.cli import main;"
+    """pyarrow's default pool (mimalloc) keeps what a batch freed; a run switches to Arrow's jemalloc with no
+    decay and leaves nothing allocated in it (a fresh interpreter: the pool is chosen once per process)."""
+    code = ("import pyarrow as pa; from jobs.cli import main;"
             f"rc = main(['ingest', {str(SAMPLE)!r}, '--lake', {str(tmp_path / 'lake')!r}, '--workers', '1']);"
             "print(rc, pa.default_memory_pool().backend_name, pa.total_allocated_bytes())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
