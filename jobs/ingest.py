@@ -19,10 +19,6 @@ from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
 from jobs.errors import RunError
 from jobs.lake import PARTITION, open_lake
@@ -115,11 +111,12 @@ def new_run_id() -> str:
 
 
 # --- planning -----------------------------------------------------------------------
-#: Worker processes: one Polars thread each (parallelism is across batches). Polars' allocator hands freed
-#: memory back after a second, not at once: within a batch it reuses its pages instead of faulting them in
-#: again (decay 0 spent a quarter of the CPU in the kernel), and a worker still shrinks between batches
-#: (docs/performance.md). Arrow allocates from its jemalloc (below), chosen before a worker imports pyarrow.
-WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:1000,muzzy_decay_ms:1000",
+#: Worker processes: one Polars thread each (parallelism is across batches). A worker keeps the memory its
+#: batch freed for the next batch instead of handing it back and faulting it in again: Polars' jemalloc purges
+#: only what stayed unused for 5 s (an idle worker still shrinks), glibc's heap is not trimmed. Memory given
+#: back after every batch cost a sixth of the run in the kernel (docs/performance.md). Arrow allocates from
+#: its jemalloc (below), chosen before a worker imports pyarrow.
+WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5000,muzzy_decay_ms:5000",
               "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
 
 
@@ -133,6 +130,8 @@ def arrow_gives_back() -> None:
     read before Arrow's first allocation, reaches them all: WORKER_ENV sets it for spawned workers, and this
     covers the rest (the driver, a Dask worker). A wheel without jemalloc keeps its default.
     """
+    import pyarrow as pa
+
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
         pa.jemalloc_set_decay_ms(0)
@@ -243,7 +242,6 @@ ProgressFn = Callable[[int, int | None, int], None]  # files done, files total (
 def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     """One ingest run: everything or nothing is committed."""
     start = time.perf_counter()
-    arrow_gives_back()
     check_sources(opts.sources)
     lake = open_lake(opts.lake, opts.s3)
     # each source's listing is started before anything is written, so a source error leaves no trace; the
@@ -376,7 +374,10 @@ def per_worker(results: list[BatchResult]) -> dict[str, dict]:
 
 def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
             start: float, recovered: list[str], workers: dict[str, dict]) -> list[str]:
+    import duckdb  # the driver loads its engines only now, once the workers are done (docs/performance.md)
+
     committing = time.perf_counter()
+    arrow_gives_back()
     staged: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for r in results:
         for key, parts in r.staged.items():
@@ -421,25 +422,22 @@ def _stale_partitions(lake, opts: Options, rebuilt: set[tuple[str, str]]) -> lis
 
 class RunLog:
     """The run's state rows (one per input) and quarantine entries, written to the run's work area as batches
-    finish: the driver keeps no per-file data, however many files a backfill reads."""
+    finish: the driver keeps no per-file data, however many files a backfill reads. State rows are JSON lines
+    while the workers read (the driver loads no Arrow then) and become the state's Parquet file on `close`."""
 
-    SCHEMA = pa.schema([("url", pa.string()), ("size", pa.int64()), ("version", pa.string()), ("status", pa.string()),
-                        ("records", pa.int64()), ("rejected", pa.int64()), ("run_id", pa.string()),
-                        ("ingested_at", pa.timestamp("us", "UTC"))])
+    FIELDS = ("url", "size", "version", "status", "records", "rejected")
 
     def __init__(self, tmp: Path, run_id: str) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.tmp, self.run_id = tmp, run_id
         self.at = dt.datetime.now(dt.timezone.utc)
-        self.state = pq.ParquetWriter(tmp / "files.parquet", self.SCHEMA)
+        self.state = open(tmp / "files.jsonl", "w")
         self.quarantine = None
 
     def add(self, r: BatchResult) -> BatchResult:
         """Write down a batch's files and quarantine; what the commit still needs is returned."""
-        if r.files:
-            cols = {k: [f[k] for f in r.files] for k in ("url", "size", "version", "status", "records", "rejected")}
-            cols |= {"run_id": [self.run_id] * len(r.files), "ingested_at": [self.at] * len(r.files)}
-            self.state.write_table(pa.table(cols, schema=self.SCHEMA))
+        for f in r.files:
+            self.state.write(json.dumps({k: f[k] for k in self.FIELDS}) + "\n")
         if r.quarantine:
             if self.quarantine is None:
                 self.quarantine = open(self.tmp / "quarantine.jsonl", "w")
@@ -451,3 +449,25 @@ class RunLog:
         self.state.close()
         if self.quarantine is not None:
             self.quarantine.close()
+        _state_parquet(self.tmp / "files.jsonl", self.tmp / "files.parquet", self.run_id, self.at)
+
+
+def _state_parquet(rows: Path, out: Path, run_id: str, at: dt.datetime) -> None:
+    """The run's state rows as the state's Parquet file, streamed in blocks (a backfill lists millions)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    listed = pa.schema([("url", pa.string()), ("size", pa.int64()), ("version", pa.string()),
+                        ("status", pa.string()), ("records", pa.int64()), ("rejected", pa.int64())])
+    schema = listed.append(pa.field("run_id", pa.string())).append(pa.field("ingested_at", pa.timestamp("us", "UTC")))
+    with pq.ParquetWriter(out, schema) as writer:
+        if rows.stat().st_size:
+            reader = pj.open_json(rows, parse_options=pj.ParseOptions(explicit_schema=listed,
+                                                                      unexpected_field_behavior="error"))
+            for block in reader:
+                n = block.num_rows
+                writer.write_batch(pa.RecordBatch.from_arrays(
+                    [*block.columns, pa.array([run_id] * n, pa.string()),
+                     pa.array([at] * n, pa.timestamp("us", "UTC"))], schema=schema))
+    rows.unlink()

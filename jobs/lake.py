@@ -30,16 +30,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import duckdb
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
 from jobs.storage import S3Options, is_s3
 from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
+
+# The engines are imported by the functions that use them: an ingest driver lists, plans and hands out batches
+# without loading DuckDB, Polars or Arrow (~75 MiB) while its workers read (docs/performance.md).
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
 
 TABLES = ("events", "digests")
 PARTITION = "event_date"
@@ -113,6 +116,8 @@ def parquet_options(table: str, schema: pa.Schema) -> dict:
 
 def _leaf_columns(schema: pa.Schema) -> list[str]:
     """Parquet column paths of an Arrow schema: event.id, related.ip.list.element, …"""
+    import pyarrow as pa
+
     def walk(kind: pa.DataType, path: str) -> list[str]:
         if pa.types.is_struct(kind):
             return [c for f in kind for c in walk(f.type, f"{path}.{f.name}")]
@@ -123,6 +128,8 @@ def _leaf_columns(schema: pa.Schema) -> list[str]:
 
 
 def parquet_rows(paths: list[str]) -> int:
+    import pyarrow.parquet as pq
+
     return sum(pq.read_metadata(p).num_rows for p in paths)
 
 
@@ -144,6 +151,8 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
     MAX_FILES_PER_PARTITION the whole partition is compacted into one new file, superseding the existing
     ones. None when every new row is already there.
     """
+    import pyarrow.parquet as pq
+
     out_dir.mkdir(parents=True, exist_ok=True)
     losers: dict[str, list[int]] = {}
     for filename, row in con.execute(losers_sql(table, existing, new)).fetchall():
@@ -291,6 +300,8 @@ class Lake:
         files = sorted((self.state_dir / "files").glob("*.parquet"))
         if not files:
             return {}
+        import polars as pl
+
         return latest_versions(pl.scan_parquet([str(f) for f in files]))
 
     # --- commit ---------------------------------------------------------------------
@@ -398,6 +409,8 @@ def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) ->
 
 def latest_versions(state: pl.LazyFrame) -> dict[str, tuple[int, str]]:
     """url → (size, version) of each input's latest record, except inputs that could not be read (retried)."""
+    import polars as pl
+
     df = (state.sort("run_id").group_by("url").last().filter(pl.col("status") != "unreadable")
           .select("url", "size", "version").collect())
     return {u: (s, v) for u, s, v in df.iter_rows()}

@@ -28,16 +28,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import duckdb
-import polars as pl
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
 from jobs.lake import PARTITION, TABLES, latest_versions, pid_alive, plan_partition, version_outdated
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
+
+if TYPE_CHECKING:  # imported where used, as in jobs/lake.py: no engine in the driver while its workers read
+    import duckdb
 
 #: A lock older than this, held by a process on another host, is taken over (a crashed host's run).
 LOCK_STALE_SECONDS = 12 * 3600
@@ -90,6 +90,8 @@ class S3Lake:
         return sorted(s3_url(p) for p in self.fs.glob(self._key(table, f"{PARTITION}={day}", "*.parquet")))
 
     def _rows(self, urls: list[str]) -> int:
+        import pyarrow.parquet as pq
+
         return sum(pq.read_metadata(u.split("://", 1)[1], filesystem=self.fs).num_rows for u in urls)
 
     # --- set-up, lock and schema version ----------------------------------------------
@@ -137,6 +139,9 @@ class S3Lake:
             raise
         if not files:
             return {}
+        import polars as pl
+        import pyarrow.parquet as pq
+
         table = pq.read_table(files, filesystem=self.fs,
                               columns=["url", "size", "version", "status", "run_id"])
         return latest_versions(pl.from_arrow(table).lazy())

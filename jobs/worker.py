@@ -7,7 +7,6 @@ what it did, so the driver alone decides what is committed.
 from __future__ import annotations
 
 import base64
-import ctypes
 import datetime as dt
 import os
 import socket
@@ -116,16 +115,7 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
             _process_table(batch_no, table, names, parts, context, opts, Path(staging), result, state)
     result.files = list(state.values())
     result.seconds = round(time.perf_counter() - started, 3)
-    _release_memory()
     return result
-
-
-def _release_memory() -> None:
-    """Hand the batch's freed heap back to the OS, so a worker's footprint stays at one batch's worth."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc: nothing to trim
-        pass
 
 
 #: State status of a file that could not be read at all (I/O, S3): unlike a quarantined file, it is retried.

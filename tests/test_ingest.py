@@ -99,6 +99,25 @@ def test_a_worker_allocates_arrow_memory_from_a_pool_that_gives_it_back(tmp_path
     assert int(held) < 2**20  # nothing of the batches is still allocated in Arrow after the run
 
 
+def test_the_driver_loads_no_engine_while_its_workers_read(tmp_path):
+    """DuckDB, Polars and Arrow (~75 MiB) are the workers' business while a run reads: the driver lists, plans
+    and hands out batches without them, and loads them for its commit (a fresh interpreter: a module once
+    imported stays imported). Each progress call is one finished batch."""
+    code = ("import json, sys; from jobs.ingest import Options, run\n"
+            "loaded = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'duckdb', 'polars', 'pyarrow'})\n"
+            "during = []\n"
+            f"s = run(Options([{str(SAMPLE)!r}], {str(tmp_path / 'lake')!r}, workers=2), "
+            "lambda *_: during.append(loaded()))\n"
+            "print(json.dumps({'during': during, 'after': loaded(), 'written': s.counts.events_written, "
+            "'workers': len(s.workers)}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["workers"] == 2 and len(out["during"]) > 2  # the batches ran in two worker processes
+    assert out["during"] == [[]] * len(out["during"])
+    assert {"duckdb", "pyarrow"} <= set(out["after"]) and out["written"] == len(sample_truth()[1])
+
+
 def test_columns_are_queryable_by_their_ecs_paths(tmp_path):
     lake = tmp_path / "lake"
     ingest(SAMPLE, "--lake", lake, "--workers", "1")

@@ -10,11 +10,15 @@ not a plain copy of one input, its expression in the module of its field group.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
-import pyarrow as pa
+# The declaration is plain data: Polars and Arrow are imported only where their types are built, so the ingest
+# driver reads the schema constants without loading either engine (docs/performance.md).
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
 
 #: Bumped whenever a stored column changes; a lake written with another version
 #: must be rebuilt with `trailhouse ingest --full-refresh`.
@@ -301,28 +305,40 @@ _LOG_FILE = {"s3_bucket": "keyword", "s3_object": "keyword", "hash_value": "keyw
 #: List-of-object types: their element's fields and scalar types.
 COMPOSITES: dict[str, dict[str, str]] = {"resource[]": _RESOURCE, "log_file[]": _LOG_FILE}
 
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "keyword": pl.String(),
-    "ip": pl.String(),
-    "json": pl.String(),
-    "timestamp": pl.Datetime("us", "UTC"),
-    "boolean": pl.Boolean(),
-    "long": pl.Int64(),
-    "keyword[]": pl.List(pl.String()),
-}
+@functools.cache
+def _polars_types() -> dict[str, pl.DataType]:
+    import polars as pl
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "keyword": pa.string(),
-    "ip": pa.string(),
-    "json": pa.json_(pa.string()),
-    "timestamp": pa.timestamp("us", "UTC"),
-    "boolean": pa.bool_(),
-    "long": pa.int64(),
-    "keyword[]": pa.list_(pa.string()),
-}
-for _name, _members in COMPOSITES.items():
-    _POLARS_TYPES[_name] = pl.List(pl.Struct({k: _POLARS_TYPES[t] for k, t in _members.items()}))
-    _ARROW_TYPES[_name] = pa.list_(pa.struct([(k, _ARROW_TYPES[t]) for k, t in _members.items()]))
+    types: dict[str, pl.DataType] = {
+        "keyword": pl.String(),
+        "ip": pl.String(),
+        "json": pl.String(),
+        "timestamp": pl.Datetime("us", "UTC"),
+        "boolean": pl.Boolean(),
+        "long": pl.Int64(),
+        "keyword[]": pl.List(pl.String()),
+    }
+    for name, members in COMPOSITES.items():
+        types[name] = pl.List(pl.Struct({k: types[t] for k, t in members.items()}))
+    return types
+
+
+@functools.cache
+def _arrow_types() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {
+        "keyword": pa.string(),
+        "ip": pa.string(),
+        "json": pa.json_(pa.string()),
+        "timestamp": pa.timestamp("us", "UTC"),
+        "boolean": pa.bool_(),
+        "long": pa.int64(),
+        "keyword[]": pa.list_(pa.string()),
+    }
+    for name, members in COMPOSITES.items():
+        types[name] = pa.list_(pa.struct([(k, types[t]) for k, t in members.items()]))
+    return types
 
 
 def fields(table: str) -> tuple[Field, ...]:
@@ -334,12 +350,13 @@ def inputs(table: str) -> tuple[Input, ...]:
 
 
 def polars_type(field: Field) -> pl.DataType:
-    return _POLARS_TYPES[field.type]
-
+    return _polars_types()[field.type]
 
 
 def _nest(items: list[tuple[list[str], pa.DataType]]) -> list[pa.Field]:
     """Turn dotted paths into nested Arrow struct fields, keeping declaration order."""
+    import pyarrow as pa
+
     out: dict[str, object] = {}
     for parts, typ in items:
         if len(parts) == 1:
@@ -354,4 +371,6 @@ def _nest(items: list[tuple[list[str], pa.DataType]]) -> list[pa.Field]:
 
 def arrow_schema(table: str) -> pa.Schema:
     """The Parquet schema of a table: nested structs, JSON payloads with the JSON logical type."""
-    return pa.schema(_nest([(f.name.split("."), _ARROW_TYPES[f.type]) for f in fields(table)]))
+    import pyarrow as pa
+
+    return pa.schema(_nest([(f.name.split("."), _arrow_types()[f.type]) for f in fields(table)]))
