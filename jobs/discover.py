@@ -136,6 +136,10 @@ def _list(source: str, s3: S3Options, window: WindowArgs | None) -> Iterator[Sou
 
         scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
         found = TrailLister(fs, scope, known, lookback, today).list(path)
+    if found is None and _is_local(fs) and _GLOB_CHARS & set(path):
+        for match in _outermost_matches(fs, path):
+            yield from _walk_local(match) if os.path.isdir(match) else [_local_file(match)]
+        return
     if found is None and _is_local(fs) and os.path.isdir(path):
         yield from _walk_local(path)
         return
@@ -159,13 +163,25 @@ def _walk_local(root: str) -> Iterator[SourceFile]:
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.stat(path)
-            except OSError:  # e.g. a dangling link: listed, so the read quarantines it with the reason
-                yield classify(path, 0, "")
-                continue
-            yield classify(path, st.st_size, str(st.st_mtime))
+            yield _local_file(os.path.join(dirpath, name))
+
+
+def _local_file(path: str) -> SourceFile:
+    try:
+        st = os.stat(path)
+    except OSError:  # e.g. a dangling link: listed, so the read quarantines it with the reason
+        return classify(path, 0, "")
+    return classify(path, st.st_size, str(st.st_mtime))
+
+
+def _outermost_matches(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
+    """A local glob's matches in path order, minus those inside a matched folder (walked with it): the folders
+    are then walked as they are read, instead of the whole tree being listed with a detail dict per file."""
+    out: list[str] = []
+    for match in sorted((p for p in fs.glob(pattern) if not _hidden(p)), key=lambda p: p.split("/")):
+        if not out or not match.startswith(out[-1].rstrip("/") + "/"):  # by parts: a folder's contents follow it
+            out.append(match)
+    return out
 
 
 def _find(fs: fsspec.AbstractFileSystem, path: str, source: str) -> dict[str, dict]:
@@ -235,8 +251,9 @@ def iter_files(sources: list[str], scope: Scope, s3: S3Options = S3Options(), kn
     today = today or dt.datetime.now(dt.timezone.utc).date()
     window = (scope, known or {}, lookback_days, today)
     listings = [_started(list_source(source, s3, window)) for source in _outermost(sources, s3)]
-    # sources that are not nested can only overlap through a glob: only then is every listed URL remembered
-    seen: set[str] | None = set() if any(_GLOB_CHARS & set(s) for s in sources) else None
+    # one source lists each file once; several that are not nested can only overlap through a glob: only then is
+    # every listed URL remembered
+    seen: set[str] | None = set() if len(sources) > 1 and any(_GLOB_CHARS & set(s) for s in sources) else None
     return _in_scope_once(itertools.chain.from_iterable(listings), scope, seen)
 
 

@@ -58,6 +58,21 @@ def test_glob_file_and_directory_sources_are_merged_once(tmp_path):
     assert sorted(f.url.rsplit("/", 1)[1] for f in found) == ["x.json", "y.json"]
 
 
+def test_a_local_glob_walks_its_matched_folders_in_path_order_each_file_once(tmp_path):
+    """`AWSLogs/*/CloudTrail` (as the benchmark lists a bucket) is walked folder by folder like a folder source,
+    and a pattern matching a folder and files inside it (`**`) still lists each file once."""
+    for acct in ("111122223333", "444455556666"):
+        for region, day in (("us-east-1", "2026-11-01"), ("eu-west-1", "2026-11-02")):
+            for name in ("a", "b"):
+                write(trail_path(tmp_path, acct, region, day, name), [record()])
+    write(tmp_path / "AWSLogs" / "111122223333-old" / "CloudTrail" / "x.json", [record()])  # sorts between
+    by_glob = [f.url for f in discover([str(tmp_path / "AWSLogs" / "*" / "CloudTrail")], Scope())]
+    by_folder = [f.url for f in discover([str(tmp_path / "AWSLogs")], Scope())]
+    assert len(by_glob) == 9 and by_glob == by_folder
+    everything = [f.url for f in discover([str(tmp_path / "AWSLogs" / "**")], Scope())]
+    assert sorted(everything) == sorted(by_folder) and len(set(everything)) == 9
+
+
 def test_missing_source_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="source not found"):
         discover([str(tmp_path / "nope")], Scope())
