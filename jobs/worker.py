@@ -45,9 +45,13 @@ def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
         if is_s3(url):
             continue
         try:
-            fs, path = url_to_fs(url)
-            with fs.open(path, "rb") as fh:
-                out[url] = fh.read()
+            if "://" in url:
+                fs, path = url_to_fs(url)
+                with fs.open(path, "rb") as fh:
+                    out[url] = fh.read()
+            else:  # a local path, as listed: without fsspec's per-file set-up
+                with open(url, "rb") as fh:
+                    out[url] = fh.read()
         except OSError as exc:
             out[url] = exc
     if remote:
