@@ -420,12 +420,15 @@ def _stale_partitions(lake, opts: Options, rebuilt: set[tuple[str, str]]) -> lis
     return stale
 
 
+#: A state row's columns as the run writes them down (Arrow type names), then run_id and ingested_at.
+STATE_COLUMNS = {"url": "string", "size": "int64", "version": "string", "status": "string", "records": "int64",
+                 "rejected": "int64"}
+
+
 class RunLog:
     """The run's state rows (one per input) and quarantine entries, written to the run's work area as batches
     finish: the driver keeps no per-file data, however many files a backfill reads. State rows are JSON lines
     while the workers read (the driver loads no Arrow then) and become the state's Parquet file on `close`."""
-
-    FIELDS = ("url", "size", "version", "status", "records", "rejected")
 
     def __init__(self, tmp: Path, run_id: str) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
@@ -437,7 +440,7 @@ class RunLog:
     def add(self, r: BatchResult) -> BatchResult:
         """Write down a batch's files and quarantine; what the commit still needs is returned."""
         for f in r.files:
-            self.state.write(json.dumps({k: f[k] for k in self.FIELDS}) + "\n")
+            self.state.write(json.dumps({k: f[k] for k in STATE_COLUMNS}) + "\n")
         if r.quarantine:
             if self.quarantine is None:
                 self.quarantine = open(self.tmp / "quarantine.jsonl", "w")
@@ -458,8 +461,7 @@ def _state_parquet(rows: Path, out: Path, run_id: str, at: dt.datetime) -> None:
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    listed = pa.schema([("url", pa.string()), ("size", pa.int64()), ("version", pa.string()),
-                        ("status", pa.string()), ("records", pa.int64()), ("rejected", pa.int64())])
+    listed = pa.schema([(name, pa.type_for_alias(kind)) for name, kind in STATE_COLUMNS.items()])
     schema = listed.append(pa.field("run_id", pa.string())).append(pa.field("ingested_at", pa.timestamp("us", "UTC")))
     with pq.ParquetWriter(out, schema) as writer:
         if rows.stat().st_size:
