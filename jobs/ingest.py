@@ -261,6 +261,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         log = RunLog(lake.tmp(run_id), run_id)
         results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),
                                                  progress, todo)]
+        arrow_gives_back()  # the driver's first Arrow allocation is the state file, then the commit
         log.close()
         counts = Counts(files_seen=todo.seen, files_skipped=todo.skipped,
                         seconds_reading=round(time.perf_counter() - start, 3))
@@ -377,7 +378,6 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
     import duckdb  # the driver loads its engines only now, once the workers are done (docs/performance.md)
 
     committing = time.perf_counter()
-    arrow_gives_back()
     staged: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for r in results:
         for key, parts in r.staged.items():
