@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import islice
 
 from jobs.errors import RunError, UsageError
 
@@ -31,8 +32,14 @@ def scheduler_address(given: str | None) -> str:
     return address
 
 
-def dask_results(batches: list, opts, staging: str) -> Iterator:
-    """Submit every batch, yield each BatchResult as its task finishes."""
+def in_flight(client) -> int:
+    """How many batches the cluster may hold at once: two per worker thread, as with local workers, so the
+    driver and the scheduler hold a window of the plan, never a million-file backfill's every batch."""
+    return 2 * max(1, sum(client.nthreads().values()))
+
+
+def dask_results(batches: Iterator, opts, staging: str) -> Iterator:
+    """Submit batches a bounded window at a time, yield each BatchResult as its task finishes."""
     from distributed import Client, as_completed
 
     from jobs.ingest import process_batch
@@ -43,16 +50,28 @@ def dask_results(batches: list, opts, staging: str) -> Iterator:
     except (OSError, TimeoutError) as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     run = os.path.basename(staging.rstrip("/"))
+    todo = enumerate(batches)
+
+    def submit(n: int) -> list:
+        return [client.submit(process_batch, i, b, opts, staging, key=f"trailhouse-{run}-batch-{i}",
+                              retries=TASK_RETRIES, pure=False) for i, b in islice(todo, n)]
+
     try:
-        futures = [client.submit(process_batch, n, b, opts, staging, key=f"trailhouse-{run}-batch-{n}",
-                                 retries=TASK_RETRIES, pure=False) for n, b in enumerate(batches)]
-        for fut in as_completed(futures, loop=client.loop):
+        running = set(submit(in_flight(client)))  # the window follows the cluster as workers join or leave
+        finished = as_completed(running, loop=client.loop)
+        for fut in finished:
+            running.discard(fut)
             try:
-                yield fut.result()
+                result = fut.result()
             except Exception as exc:
-                client.cancel(futures)
+                client.cancel(list(running))
                 if isinstance(exc, OSError):
                     raise
                 raise RunError(f"a batch failed on the Dask cluster: {type(exc).__name__}: {exc}") from exc
+            del fut  # let the cluster forget the finished task
+            for new in submit(max(0, in_flight(client) - len(running))):
+                running.add(new)
+                finished.add(new)
+            yield result
     finally:
         client.close()

@@ -34,7 +34,23 @@ def test_a_dask_run_equals_the_local_run(cluster, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest_mod, "BATCH_FILES", 6)  # many batches: both workers take some
     local, remote = tmp_path / "local", tmp_path / "dask"
     assert ingest(SAMPLE, "--lake", local, "--workers", "1") == 0
-    assert ingest(SAMPLE, "--lake", remote, "--executor", "dask", "--scheduler", c.scheduler_address) == 0
+    held, running = [], threading.Event()
+
+    def count_batches_on_the_scheduler() -> None:
+        while not running.is_set():
+            held.append(client.run_on_scheduler(
+                lambda dask_scheduler: sum(str(k).startswith("trailhouse-") for k in dask_scheduler.tasks)))
+            time.sleep(0.005)
+
+    t = threading.Thread(target=count_batches_on_the_scheduler)
+    t.start()
+    try:
+        assert ingest(SAMPLE, "--lake", remote, "--executor", "dask", "--scheduler", c.scheduler_address) == 0
+    finally:
+        running.set()
+        t.join()
+    # a window of batches, not the whole plan: two per worker thread, plus a finished one not yet let go
+    assert 0 < max(held) <= 2 * 2 + 1
     assert sql(remote, LAKE_QUERY) == sql(local, LAKE_QUERY)
     assert sql(remote, "SELECT file.path FROM DIGESTS ORDER BY 1") == sql(local, "SELECT file.path FROM DIGESTS ORDER BY 1")
     run, base = last_run(remote), last_run(local)
