@@ -28,35 +28,44 @@ class Result:
     seconds: float
     peak_rss_mb: float
     output_bytes: int
+    #: each process's own peak: the one started (the driver) and the largest of its descendants (workers).
+    #: The tree's peak is the sum of processes sampled together, so it moves with how their peaks coincide;
+    #: whether any process grows with the input shows here.
+    driver_peak_mb: float = 0.0
+    child_peak_mb: float = 0.0
+    children: int = 0
 
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants, from /proc."""
-    total, todo = 0, [pid]
+def _tree_rss(pid: int) -> dict[int, int]:
+    """Resident bytes of a process and of each of its descendants, by pid, from /proc."""
+    found, todo = {}, [pid]
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                found[p] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as fh:
                     todo.extend(int(c) for c in fh.read().split())
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
-    return total
+    return found
 
 
 def measure(name: str, argv: list[str], events: int, output: Path | None) -> Result:
     """Run one command to completion, sampling its process tree's RSS every 20 ms."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak, own = 0, {}  # the tree's peak; each process's own
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        sample = _tree_rss(proc.pid)
+        peak = max(peak, sum(sample.values()))
+        for pid, rss in sample.items():
+            own[pid] = max(own.get(pid, 0), rss)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     out, err = proc.communicate()
@@ -64,7 +73,9 @@ def measure(name: str, argv: list[str], events: int, output: Path | None) -> Res
         raise RuntimeError(f"{name} failed ({proc.returncode}): {err.strip().splitlines()[-1:] or out}")
     size = sum(f.stat().st_size for f in output.rglob("*.parquet")) if output and output.is_dir() else (
         output.stat().st_size if output and output.exists() else 0)
-    return Result(name, events, seconds, peak / 2**20, size)
+    children = [rss for pid, rss in own.items() if pid != proc.pid]
+    return Result(name, events, seconds, peak / 2**20, size, own.get(proc.pid, 0) / 2**20,
+                  max(children, default=0) / 2**20, len(children))
 
 
 def _files(bucket: Path) -> list[Path]:
@@ -88,7 +99,9 @@ def median_of(runs: list[Result]) -> Result:
     ±10–15 % between runs, would otherwise decide ratios between rows."""
     ordered = sorted(runs, key=lambda r: r.seconds)
     mid = ordered[(len(ordered) - 1) // 2]
-    return Result(mid.name, mid.events, mid.seconds, max(r.peak_rss_mb for r in runs), mid.output_bytes)
+    return Result(mid.name, mid.events, mid.seconds, max(r.peak_rss_mb for r in runs), mid.output_bytes,
+                  max(r.driver_peak_mb for r in runs), max(r.child_peak_mb for r in runs),
+                  max(r.children for r in runs))
 
 
 def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
@@ -127,7 +140,9 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
                      "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None,
                      "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]],
-                     "runs_peak_rss_mb": [round(x.peak_rss_mb) for x in runs[r.name]]}
+                     "runs_peak_rss_mb": [round(x.peak_rss_mb) for x in runs[r.name]],
+                     "runs_driver_peak_mb": [round(x.driver_peak_mb) for x in runs[r.name]],
+                     "runs_child_peak_mb": [round(x.child_peak_mb) for x in runs[r.name]]}
                     for r in results],
     }
 
@@ -151,4 +166,11 @@ def render(report: dict) -> str:
         bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"
         lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mb_per_second']:>10,.1f}"
                      f"{r['peak_rss_mb']:>9,.0f}MB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
+    lines.append("peak RSS of each process (MB, highest run): the one started, then its largest descendant")
+    for r in report["results"]:
+        if r["children"]:
+            lines.append(f"  {r['name']:24}{r['driver_peak_mb']:>8,.0f} + {r['child_peak_mb']:,.0f} "
+                         f"(largest of {r['children']} descendants)")
+        else:
+            lines.append(f"  {r['name']:24}{r['driver_peak_mb']:>8,.0f}")
     return "\n".join(lines)
