@@ -205,6 +205,10 @@ def _url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return path if protocol in ("file", "local") else fs.unstrip_protocol(path)
 
 
+def is_glob(source: str) -> bool:
+    return bool(_GLOB_CHARS & set(source))
+
+
 def stream_of(url: str) -> str | None:
     """The stream folder of a file in the CloudTrail layout (…/AWSLogs/…/<kind>/<region>), as listed."""
     path = url.split("://", 1)[-1]

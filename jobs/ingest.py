@@ -20,6 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
+from jobs.listing import listed_again
 from jobs.errors import RunError
 from jobs.lake import PARTITION, open_lake
 from jobs.storage import S3Options
@@ -246,17 +247,19 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     lake = open_lake(opts.lake, opts.s3)
     # each source's listing is started before anything is written, so a source error leaves no trace; the
     # newest folder per stream (where a lookback window starts) comes from the state as it stands
-    done = {} if opts.full_refresh else lake.ingested()
-    known = newest_folders(list(done))
-    listed = iter_files(opts.sources, opts.scope, opts.s3, known, opts.lookback_days)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    folders = [] if opts.full_refresh else lake.state_folders()
+    known = newest_folders(folders)
+    done = ingested(lake, folders, opts, known, today)
+    listed = iter_files(opts.sources, opts.scope, opts.s3, known, opts.lookback_days, today)
     lake.prepare()
     lock = lake.lock()
     try:
         recovered = lake.recover()
         lake.check_version(opts.full_refresh)
         run_id = new_run_id()
-        if recovered and not opts.full_refresh:  # a finished commit added state
-            done = lake.ingested()
+        if recovered and not opts.full_refresh:  # a finished commit added state (the listing keeps its windows)
+            done = ingested(lake, lake.state_folders(), opts, known, today)
         todo = Todo(listed, lake.url.rstrip("/") + "/", done)
         log = RunLog(lake.tmp(run_id), run_id)
         results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),
@@ -280,6 +283,14 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         raise
     finally:
         lock.release()
+
+
+def ingested(lake, folders: list[str], opts: Options, known: dict[str, dt.date],
+             today: dt.date) -> dict[str, tuple[int, str]]:
+    """What the lake has ingested of the folders this run's listing can yield (`folders`: one url of each
+    folder in the state): the state of a nightly run's window, not of every file a years-old lake read."""
+    wanted = [url for url in folders if listed_again(url, opts.sources, opts.scope, known, opts.lookback_days, today)]
+    return lake.ingested(wanted) if wanted else {}
 
 
 class Todo:

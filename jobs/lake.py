@@ -22,15 +22,16 @@ it, so readers see the old or the new partition, never neither.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
@@ -295,14 +296,18 @@ class Lake:
             _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
 
     # --- state ----------------------------------------------------------------------
-    def ingested(self) -> dict[str, tuple[int, str]]:
-        """url → (size, version) of the latest record of every input ever ingested or quarantined."""
-        files = sorted((self.state_dir / "files").glob("*.parquet"))
-        if not files:
-            return {}
-        import polars as pl
+    def state_folders(self) -> list[str]:
+        """One url of each folder the lake's state holds (see `state_folders`)."""
+        return state_folders(self._state_batches(["url"]))
 
-        return latest_versions(pl.scan_parquet([str(f) for f in files]))
+    def ingested(self, folders: list[str]) -> dict[str, tuple[int, str]]:
+        """url → (size, version) of the latest record of every input of these folders ever ingested or
+        quarantined."""
+        return latest_versions(self._state_batches(STATE_READ), folders)
+
+    def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        for f in sorted((self.state_dir / "files").glob("*.parquet")):
+            yield from parquet_batches(open(f, "rb"), columns)
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
@@ -407,12 +412,54 @@ def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) ->
     return found != LAKE_SCHEMA_VERSION
 
 
-def latest_versions(state: pl.LazyFrame) -> dict[str, tuple[int, str]]:
-    """url → (size, version) of each input's latest record, except inputs that could not be read (retried)."""
+#: The state columns a run reads back to know what it has ingested.
+STATE_READ = ["url", "size", "version", "status", "run_id"]
+
+
+def parquet_batches(fh: BinaryIO, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's columns, a bounded batch at a time; the file is closed when done."""
+    import pyarrow.parquet as pq
+
+    with fh:
+        yield from pq.ParquetFile(fh).iter_batches(batch_size=65_536, columns=columns)
+
+
+def _folder(url: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """The folder of each url: all of it up to its last "/"."""
+    return url.str.replace(r"/[^/]*$", "")
+
+
+def state_folders(batches: Iterable[pa.RecordBatch]) -> list[str]:
+    """One url of each folder in the state, read batch by batch: a lake of years holds millions of inputs but
+    thousands of folders (stream × day), and the folders decide which inputs a run needs (listed_again)."""
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:  # a fresh lake: the driver loads no engine (docs/performance.md)
+        return []
     import polars as pl
 
-    df = (state.sort("run_id").group_by("url").last().filter(pl.col("status") != "unreadable")
-          .select("url", "size", "version").collect())
+    urls: dict[str, str] = {}
+    for batch in itertools.chain([first], batches):
+        frame = pl.from_arrow(batch).select(_folder(pl.col("url")).alias("folder"), "url").unique("folder")
+        for folder, url in frame.iter_rows():
+            urls.setdefault(folder, url)
+    return list(urls.values())
+
+
+def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> dict[str, tuple[int, str]]:
+    """url → (size, version) of the latest record of each input in the folders of these urls (one each, from
+    `state_folders`), except inputs that could not be read (retried); the other folders' rows are dropped
+    batch by batch, never held."""
+    import polars as pl
+
+    if not folders:
+        return {}
+    wanted = _folder(pl.Series(folders, dtype=pl.String)).unique().implode()
+    kept = [frame.filter(_folder(pl.col("url")).is_in(wanted)) for frame in map(pl.from_arrow, batches)]
+    if not kept:
+        return {}
+    df = (pl.concat(kept).sort("run_id", maintain_order=True).group_by("url").last()
+          .filter(pl.col("status") != "unreadable").select("url", "size", "version"))
     return {u: (s, v) for u, s, v in df.iter_rows()}
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import fsspec
 
-from jobs.discover import Scope
+from jobs.discover import Scope, classify, is_glob, stream_of
+from jobs.storage import is_s3
 
 _ORG = re.compile(r"o-[a-z0-9]{10,32}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -46,6 +47,43 @@ def window(stream: Stream, scope: Scope, known: dict[str, dt.date], lookback_day
     if newest is None:
         return None
     return newest - dt.timedelta(days=lookback_days), max(today, newest) + one
+
+
+def listed_again(url: str, sources: list[str], scope: Scope, known: dict[str, dt.date], lookback_days: int,
+                 today: dt.date) -> bool:
+    """Whether this run's listing can yield files of `url`'s folder again, so the run needs their state.
+
+    False only for a folder of an S3 trail stream outside the stream's window, when every source holding it is
+    one the trail lister lists at or above that stream: a nightly run into a years-old lake then loads the state
+    of its window, not of every file ever ingested. A glob source, or one listed whole, keeps every folder.
+    """
+    if not is_s3(url):
+        return True
+    f, stream = classify(url, 0, ""), stream_of(url)
+    if stream is None or f.folder_date is None or f.account is None or f.region is None:
+        return True
+    span = window(Stream(stream, f.account, f.region), scope, known, lookback_days, today)
+    if span is None:
+        return True
+    start, end = span
+    if (start is None or f.folder_date >= start) and (end is None or f.folder_date <= end):
+        return True
+    path = url.split("://", 1)[1]
+    for source in sources:
+        if is_glob(source):
+            return True
+        root = source.split("://", 1)[1].rstrip("/") if is_s3(source) else None
+        if root is not None and (path == root or path.startswith(root + "/")) and not _lists_by_window(root, stream):
+            return True
+    return False
+
+
+def _lists_by_window(root: str, stream: str) -> bool:
+    """Whether the trail lister, given the source `root`, lists `stream` folder by folder in its window: the
+    source is at or above the stream folder, inside the AWSLogs tree or right above it (TrailLister.list)."""
+    if not (stream == root or stream.startswith(root + "/")):
+        return False
+    return "AWSLogs" in root.split("/")[1:] or stream[len(root):].startswith("/AWSLogs/")
 
 
 def date_prefixes(start: dt.date, end: dt.date) -> list[str]:

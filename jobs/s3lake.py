@@ -26,18 +26,21 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
-from jobs.lake import PARTITION, TABLES, latest_versions, pid_alive, plan_partition, version_outdated
+from jobs.lake import (PARTITION, STATE_READ, TABLES, latest_versions, parquet_batches, pid_alive, plan_partition,
+                       state_folders, version_outdated)
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
 
 if TYPE_CHECKING:  # imported where used, as in jobs/lake.py: no engine in the driver while its workers read
     import duckdb
+    import pyarrow as pa
 
 #: A lock older than this, held by a process on another host, is taken over (a crashed host's run).
 LOCK_STALE_SECONDS = 12 * 3600
@@ -129,7 +132,15 @@ class S3Lake:
         if version_outdated(self._read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
             self.fs.pipe_file(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION}).encode())
 
-    def ingested(self) -> dict[str, tuple[int, str]]:
+    def state_folders(self) -> list[str]:
+        """One url of each folder the lake's state holds (jobs/lake.py: state_folders)."""
+        return state_folders(self._state_batches(["url"]))
+
+    def ingested(self, folders: list[str]) -> dict[str, tuple[int, str]]:
+        """url → (size, version) of the latest record of every input of these folders."""
+        return latest_versions(self._state_batches(STATE_READ), folders)
+
+    def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         try:
             files = sorted(self.fs.glob(self._key("_state", "files", "*.parquet")))
         except Exception as exc:
@@ -137,14 +148,8 @@ class S3Lake:
             if reason:
                 raise UsageError(reason) from None
             raise
-        if not files:
-            return {}
-        import polars as pl
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(files, filesystem=self.fs,
-                              columns=["url", "size", "version", "status", "run_id"])
-        return latest_versions(pl.from_arrow(table).lazy())
+        for f in files:
+            yield from parquet_batches(self.fs.open(f, "rb"), columns)
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,

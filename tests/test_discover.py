@@ -113,3 +113,34 @@ def test_the_plan_is_cut_while_the_listing_streams(tmp_path):
     # a batch never spans the two folder dates once it is at least half full
     assert all(len({f.folder_date for f in b.files}) == 1 for b in [first, *rest])
     assert [b.context[0].url for b in rest[:1]] == [first.files[-1].url]  # the stream continues: context
+
+
+def test_a_run_needs_the_state_of_the_folders_its_listing_can_yield_again():
+    from jobs.listing import listed_again
+
+    stream = "trail/AWSLogs/111122223333/CloudTrail/us-east-1"
+    known = {stream: dt.date(2026, 11, 20), "trail/x/AWSLogs/111122223333/CloudTrail/us-east-1": dt.date(2026, 11, 20)}
+
+    def url(day: str, at: str = stream) -> str:
+        return f"s3://{at}/{day.replace('-', '/')}/f.json.gz"
+
+    def again(u: str, sources: list[str], scope: Scope = Scope(), lookback: int = 2) -> bool:
+        return listed_again(u, sources, scope, known, lookback, dt.date(2026, 11, 21))
+
+    # the trail lister, from the bucket, the account or the stream, lists the known stream's 11-18 … 11-22
+    for source in ("s3://trail", "s3://trail/", "s3://trail/AWSLogs/111122223333", f"s3://{stream}"):
+        assert again(url("2026-11-18"), [source]) and again(url("2026-11-21"), [source])
+        assert not again(url("2026-11-17"), [source]) and not again(url("2025-01-01"), [source])
+    assert again(url("2026-11-15"), ["s3://trail"], lookback=5)
+    assert not again(url("2026-11-17"), ["s3://elsewhere"])  # no source of this run holds it
+    # a date range lists its own window, whatever the lake has read
+    assert again(url("2025-01-01"), ["s3://trail"], Scope(since=dt.date(2024, 12, 31)))
+    assert not again(url("2026-11-17"), ["s3://trail"], Scope(since=dt.date(2026, 11, 19), until=dt.date(2026, 11, 20)))
+    # listed whole, so every folder's state is needed: a stream the lake never read, a source below the stream
+    # folder, a glob beside it, a single file, a tree not right under the source, a local tree
+    assert again(url("2026-11-17", "trail/AWSLogs/111122223333/CloudTrail/eu-west-1"), ["s3://trail"])
+    assert again(url("2026-11-17"), [f"s3://{stream}/2026/11"])
+    assert again(url("2026-11-17"), ["s3://trail", "s3://trail/AWSLogs/*/CloudTrail"])
+    assert again(url("2026-11-17"), [url("2026-11-17")])
+    assert again(url("2026-11-17", "trail/x/AWSLogs/111122223333/CloudTrail/us-east-1"), ["s3://trail"])
+    assert again("/data/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/f.json.gz", ["/data"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobs.cli import main
 from queries import connect
-from tests.conftest import SAMPLE, ingest, record, s3fs_client, sql, trail_path, write
+from tests.conftest import SAMPLE, ingest, last_run, record, s3fs_client, sql, trail_path, write
 
 A1, A2, A3 = "111122223333", "444455556666", "777788889999"
 ORG = "o-abcdefghij"
@@ -155,6 +155,38 @@ def test_a_late_file_for_a_past_day_is_picked_up_by_the_next_run(s3, tmp_path):
     upload(tmp_path / "later", "trail")
     assert ingest("s3://trail", "--lake", lake, "--lookback-days", "10") == 0
     assert "late-2" in {r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")}
+
+
+def test_a_nightly_run_loads_the_state_of_its_window_not_of_every_file_ever_read(s3, tmp_path):
+    from jobs import ingest as ingest_mod
+    from jobs.discover import newest_folders
+    from jobs.lake import open_lake
+    from jobs.storage import S3Options
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    day_files(src, A1, "us-east-1", days("2026-10-01", 30))
+    day_files(src, A2, "eu-west-1", days("2026-10-21", 5))
+    upload(src, "trail")
+    assert ingest("s3://trail", "--lake", lake) == 0
+    state = open_lake(str(lake), S3Options())
+    folders = state.state_folders()
+    assert len(folders) == 35  # one url of each stream × day folder
+    opts = ingest_mod.Options(sources=["s3://trail"], lake=str(lake))
+    known = newest_folders(folders)
+    done = ingest_mod.ingested(state, folders, opts, known, dt.date(2026, 10, 31))
+    # each stream's newest folder is 10-30 (A1) or 10-25 (A2): 2 days of lookback before it, nothing older
+    assert sorted(u.split("/CloudTrail/")[1].rsplit("/", 1)[0] for u in done) == [
+        "eu-west-1/2026/10/23", "eu-west-1/2026/10/24", "eu-west-1/2026/10/25",
+        "us-east-1/2026/10/28", "us-east-1/2026/10/29", "us-east-1/2026/10/30"]
+    # the next night: the stream's new day is read, exactly the window's files are skipped, nothing is read again
+    day_files(tmp_path / "night", A1, "us-east-1", ["2026-10-31"])
+    upload(tmp_path / "night", "trail")
+    assert ingest("s3://trail", "--lake", lake) == 0
+    run = last_run(lake)
+    assert (run["files_seen"], run["files_skipped"], run["files_read"], run["events_written"]) == (7, 6, 1, 2)
+    # given a glob, a run lists the trail whole and needs every file's state
+    glob = ingest_mod.Options(sources=["s3://trail/AWSLogs/*/CloudTrail"], lake=str(lake))
+    assert len(ingest_mod.ingested(state, folders, glob, known, dt.date(2026, 10, 31))) == 35
 
 
 def test_an_object_rewritten_with_a_new_etag_is_read_again(s3, tmp_path):
