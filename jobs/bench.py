@@ -166,11 +166,10 @@ def render(report: dict) -> str:
         bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"
         lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mb_per_second']:>10,.1f}"
                      f"{r['peak_rss_mb']:>9,.0f}MB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
-    lines.append("peak RSS of each process (MB, highest run): the one started, then its largest descendant")
+    lines.append("peak RSS of each process on its own (highest run; the peaks need not coincide):")
     for r in report["results"]:
+        line = f"  {r['name']:26}the process started {r['driver_peak_mb']:,.0f}MB"
         if r["children"]:
-            lines.append(f"  {r['name']:24}{r['driver_peak_mb']:>8,.0f} + {r['child_peak_mb']:,.0f} "
-                         f"(largest of {r['children']} descendants)")
-        else:
-            lines.append(f"  {r['name']:24}{r['driver_peak_mb']:>8,.0f}")
+            line += f", the largest of its {r['children']} descendants {r['child_peak_mb']:,.0f}MB"
+        lines.append(line)
     return "\n".join(lines)

@@ -33,7 +33,7 @@ def test_bench_smoke(tmp_path, capsys):
         assert (r["children"] > 0) == (r["child_peak_mb"] > 0)
     printed = capsys.readouterr().out
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
-    assert "peak RSS of each process" in printed
+    assert "peak RSS of each process on its own" in printed
     # the bucket is cached: a second run reuses it
     assert (tmp_path / "work" / f"bucket-20000-1-g{GENERATOR_VERSION}" / ".complete").exists()
 
