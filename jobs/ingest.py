@@ -248,9 +248,9 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     # each source's listing is started before anything is written, so a source error leaves no trace; the
     # newest folder per stream (where a lookback window starts) comes from the state as it stands
     today = dt.datetime.now(dt.timezone.utc).date()
-    folders = [] if opts.full_refresh else lake.state_folders()
-    known = newest_folders(folders)
-    done = ingested(lake, folders, opts, known, today)
+    folders = {} if opts.full_refresh else lake.state_folders()
+    known = newest_folders([url for url, read in folders.items() if read])  # a stream never read is listed whole
+    done = ingested(lake, list(folders), opts, known, today)
     listed = iter_files(opts.sources, opts.scope, opts.s3, known, opts.lookback_days, today)
     lake.prepare()
     lock = lake.lock()
@@ -259,7 +259,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         lake.check_version(opts.full_refresh)
         run_id = new_run_id()
         if recovered and not opts.full_refresh:  # a finished commit added state (the listing keeps its windows)
-            done = ingested(lake, lake.state_folders(), opts, known, today)
+            done = ingested(lake, list(lake.state_folders()), opts, known, today)
         todo = Todo(listed, lake.url.rstrip("/") + "/", done)
         log = RunLog(lake.tmp(run_id), run_id)
         results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),

@@ -296,9 +296,9 @@ class Lake:
             _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
 
     # --- state ----------------------------------------------------------------------
-    def state_folders(self) -> list[str]:
-        """One url of each folder the lake's state holds (see `state_folders`)."""
-        return state_folders(self._state_batches(["url"]))
+    def state_folders(self) -> dict[str, bool]:
+        """One url of each folder the lake's state holds → whether any of its inputs was read (`state_folders`)."""
+        return state_folders(self._state_batches(["url", "status"]))
 
     def ingested(self, folders: list[str]) -> dict[str, tuple[int, str]]:
         """url → (size, version) of the latest record of every input of these folders ever ingested or
@@ -414,6 +414,8 @@ def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) ->
 
 #: The state columns a run reads back to know what it has ingested.
 STATE_READ = ["url", "size", "version", "status", "run_id"]
+#: State status of an input that could not be downloaded (not the file's fault): tried again by the next run.
+UNREADABLE = "unreadable"
 
 
 def parquet_batches(fh: BinaryIO, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -429,21 +431,24 @@ def _folder(url: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     return url.str.replace(r"/[^/]*$", "")
 
 
-def state_folders(batches: Iterable[pa.RecordBatch]) -> list[str]:
-    """One url of each folder in the state, read batch by batch: a lake of years holds millions of inputs but
+def state_folders(batches: Iterable[pa.RecordBatch]) -> dict[str, bool]:
+    """One url of each folder in the state → whether any input of the folder was read (not only failed
+    downloads, which the next run retries), read batch by batch: a lake of years holds millions of inputs but
     thousands of folders (stream × day), and the folders decide which inputs a run needs (listed_again)."""
     batches = iter(batches)
     first = next(batches, None)
     if first is None:  # a fresh lake: the driver loads no engine (docs/performance.md)
-        return []
+        return {}
     import polars as pl
 
-    urls: dict[str, str] = {}
+    folders: dict[str, tuple[str, bool]] = {}
     for batch in itertools.chain([first], batches):
-        frame = pl.from_arrow(batch).select(_folder(pl.col("url")).alias("folder"), "url").unique("folder")
-        for folder, url in frame.iter_rows():
-            urls.setdefault(folder, url)
-    return list(urls.values())
+        frame = (pl.from_arrow(batch).group_by(_folder(pl.col("url")).alias("folder"))
+                 .agg(pl.col("url").first(), (pl.col("status") != UNREADABLE).any().alias("read")))
+        for folder, url, read in frame.iter_rows():
+            seen = folders.get(folder)
+            folders[folder] = (seen[0], seen[1] or read) if seen else (url, read)
+    return dict(folders.values())
 
 
 def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> dict[str, tuple[int, str]]:
@@ -459,7 +464,7 @@ def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> di
     if not kept:
         return {}
     df = (pl.concat(kept).sort("run_id", maintain_order=True).group_by("url").last()
-          .filter(pl.col("status") != "unreadable").select("url", "size", "version"))
+          .filter(pl.col("status") != UNREADABLE).select("url", "size", "version"))
     return {u: (s, v) for u, s, v in df.iter_rows()}
 
 

@@ -51,11 +51,13 @@ def window(stream: Stream, scope: Scope, known: dict[str, dt.date], lookback_day
 
 def listed_again(url: str, sources: list[str], scope: Scope, known: dict[str, dt.date], lookback_days: int,
                  today: dt.date) -> bool:
-    """Whether this run's listing can yield files of `url`'s folder again, so the run needs their state.
+    """Whether this run's listing can yield files of `url`'s folder again (`url`: any file of the folder), so
+    the run needs their state.
 
     False only for a folder of an S3 trail stream outside the stream's window, when every source holding it is
     one the trail lister lists at or above that stream: a nightly run into a years-old lake then loads the state
-    of its window, not of every file ever ingested. A glob source, or one listed whole, keeps every folder.
+    of its window, not of every file ever ingested. An S3 glob source, or one listed whole (below the stream
+    folder, a single object), keeps every folder it may hold.
     """
     if not is_s3(url):
         return True
@@ -68,12 +70,15 @@ def listed_again(url: str, sources: list[str], scope: Scope, known: dict[str, dt
     start, end = span
     if (start is None or f.folder_date >= start) and (end is None or f.folder_date <= end):
         return True
-    path = url.split("://", 1)[1]
+    folder = url.split("://", 1)[1].rsplit("/", 1)[0]
     for source in sources:
+        if not is_s3(source):
+            continue
         if is_glob(source):
             return True
-        root = source.split("://", 1)[1].rstrip("/") if is_s3(source) else None
-        if root is not None and (path == root or path.startswith(root + "/")) and not _lists_by_window(root, stream):
+        root = source.split("://", 1)[1].rstrip("/")
+        holds = folder == root or folder.startswith(root + "/") or root.startswith(folder + "/")
+        if holds and not _lists_by_window(root, stream):
             return True
     return False
 

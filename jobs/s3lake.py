@@ -132,9 +132,9 @@ class S3Lake:
         if version_outdated(self._read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
             self.fs.pipe_file(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION}).encode())
 
-    def state_folders(self) -> list[str]:
-        """One url of each folder the lake's state holds (jobs/lake.py: state_folders)."""
-        return state_folders(self._state_batches(["url"]))
+    def state_folders(self) -> dict[str, bool]:
+        """One url of each folder the lake's state holds → whether any of its inputs was read (jobs/lake.py)."""
+        return state_folders(self._state_batches(["url", "status"]))
 
     def ingested(self, folders: list[str]) -> dict[str, tuple[int, str]]:
         """url → (size, version) of the latest record of every input of these folders."""

@@ -21,7 +21,7 @@ from fsspec.core import url_to_fs
 from jobs import read
 from jobs.discover import Scope
 from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back
-from jobs.lake import PARTITION, parquet_options
+from jobs.lake import PARTITION, UNREADABLE, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
@@ -120,10 +120,6 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     result.files = list(state.values())
     result.seconds = round(time.perf_counter() - started, 3)
     return result
-
-
-#: State status of a file that could not be read at all (I/O, S3): unlike a quarantined file, it is retried.
-UNREADABLE = "unreadable"
 
 
 def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str = "quarantined") -> None:

@@ -133,14 +133,28 @@ def test_a_run_needs_the_state_of_the_folders_its_listing_can_yield_again():
         assert not again(url("2026-11-17"), [source]) and not again(url("2025-01-01"), [source])
     assert again(url("2026-11-15"), ["s3://trail"], lookback=5)
     assert not again(url("2026-11-17"), ["s3://elsewhere"])  # no source of this run holds it
+    assert not again(url("2026-11-17"), ["s3a://trail"])
+    # an organization trail, and a digest stream, have windows of their own
+    org = "trail/AWSLogs/o-abcdefghij/111122223333/CloudTrail/us-east-1"
+    digest = "trail/AWSLogs/111122223333/CloudTrail-Digest/us-east-1"
+    known.update({org: dt.date(2026, 11, 20), digest: dt.date(2026, 11, 20)})
+    for at in (org, digest):
+        assert again(url("2026-11-18", at), ["s3://trail"]) and not again(url("2026-11-17", at), ["s3://trail"])
+    assert not again(url("2026-11-17", org), ["s3://trail/AWSLogs/o-abcdefghij"])
+    assert not again(url("2026-11-17", digest), [f"s3://{stream}"])  # a source that does not hold it
     # a date range lists its own window, whatever the lake has read
     assert again(url("2025-01-01"), ["s3://trail"], Scope(since=dt.date(2024, 12, 31)))
     assert not again(url("2026-11-17"), ["s3://trail"], Scope(since=dt.date(2026, 11, 19), until=dt.date(2026, 11, 20)))
+    assert again(url("2026-11-17"), ["s3://trail"], Scope(until=dt.date(2026, 11, 19)))  # from the oldest year
+    assert not again(url("2026-11-17"), ["s3://trail"], Scope(since=dt.date(2026, 11, 19)))
     # listed whole, so every folder's state is needed: a stream the lake never read, a source below the stream
     # folder, a glob beside it, a single file, a tree not right under the source, a local tree
     assert again(url("2026-11-17", "trail/AWSLogs/111122223333/CloudTrail/eu-west-1"), ["s3://trail"])
     assert again(url("2026-11-17"), [f"s3://{stream}/2026/11"])
     assert again(url("2026-11-17"), ["s3://trail", "s3://trail/AWSLogs/*/CloudTrail"])
     assert again(url("2026-11-17"), [url("2026-11-17")])
+    assert again(url("2026-11-17"), [url("2026-11-17").replace("/f.json.gz", "/g.json.gz")])  # another file there
+    assert again(url("2026-11-17"), ["s3://trail/AWSLogs/*/CloudTrail"])
+    assert not again(url("2026-11-17"), ["s3://trail", "/data/*/CloudTrail"])  # a local glob holds no S3 object
     assert again(url("2026-11-17", "trail/x/AWSLogs/111122223333/CloudTrail/us-east-1"), ["s3://trail"])
     assert again("/data/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/f.json.gz", ["/data"])

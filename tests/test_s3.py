@@ -169,7 +169,7 @@ def test_a_nightly_run_loads_the_state_of_its_window_not_of_every_file_ever_read
     upload(src, "trail")
     assert ingest("s3://trail", "--lake", lake) == 0
     state = open_lake(str(lake), S3Options())
-    folders = state.state_folders()
+    folders = list(state.state_folders())
     assert len(folders) == 35  # one url of each stream × day folder
     opts = ingest_mod.Options(sources=["s3://trail"], lake=str(lake))
     known = newest_folders(folders)
@@ -221,6 +221,21 @@ def test_throttling_is_retried_and_an_object_that_keeps_failing_is_quarantined_t
     s3.faults.clear()
     assert ingest("s3://trail", "--lake", lake, "--workers", "1") == 0
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["b", "s"]
+
+
+def test_a_stream_whose_every_download_failed_is_listed_whole_by_the_next_run(s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    ids = day_files(src, A1, "us-east-1", days("2026-11-01", 5))  # five days, one file each, all named …_f
+    upload(src, "trail")
+    s3.faults.update({"_f.json.gz": -1})
+    s3.hard.add("_f.json.gz")
+    assert ingest("s3://trail", "--lake", lake, "--workers", "1") == 3  # nothing could be read
+    s3.faults.clear()
+    # the stream counts as never read: no lookback window, every day is listed and read again
+    assert ingest("s3://trail", "--lake", lake, "--workers", "1") == 0
+    assert last_run(lake)["files_read"] == 5
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == sorted(ids)
 
 
 def test_requester_pays_is_sent(s3, tmp_path):
