@@ -131,12 +131,12 @@ def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | N
 def _list(source: str, s3: S3Options, window: WindowArgs | None) -> Iterator[SourceFile]:
     fs, path = filesystem(source, s3)
     found: Iterable[tuple[str, dict]] | None = None
-    if is_s3(source) and not (_GLOB_CHARS & set(path)):
+    if is_s3(source) and not is_glob(path):
         from jobs.listing import TrailLister
 
         scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
         found = TrailLister(fs, scope, known, lookback, today).list(path)
-    if found is None and _is_local(fs) and _GLOB_CHARS & set(path):
+    if found is None and _is_local(fs) and is_glob(path):
         for match in _outermost_matches(fs, path):
             yield from _walk_local(match) if os.path.isdir(match) else [_local_file(match)]
         return
@@ -185,7 +185,7 @@ def _outermost_matches(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]
 
 
 def _find(fs: fsspec.AbstractFileSystem, path: str, source: str) -> dict[str, dict]:
-    if _GLOB_CHARS & set(path):
+    if is_glob(path):
         found: dict[str, dict] = {}
         for p, info in fs.glob(path, detail=True).items():
             if info.get("type") == "directory":
@@ -234,7 +234,7 @@ def newest_folders(urls: list[str]) -> dict[str, dt.date]:
 def check_sources(sources: list[str]) -> None:
     """Fail early, before the lake is touched, on a local source that is not there (S3 is checked by listing)."""
     for source in sources:
-        if is_s3(source) or "://" in source or _GLOB_CHARS & set(source):
+        if is_s3(source) or "://" in source or is_glob(source):
             continue
         fs, path = url_to_fs(source)
         if not fs.exists(path):
@@ -257,7 +257,7 @@ def iter_files(sources: list[str], scope: Scope, s3: S3Options = S3Options(), kn
     listings = [_started(list_source(source, s3, window)) for source in _outermost(sources, s3)]
     # one source lists each file once; several that are not nested can only overlap through a glob: only then is
     # every listed URL remembered
-    seen: set[str] | None = set() if len(sources) > 1 and any(_GLOB_CHARS & set(s) for s in sources) else None
+    seen: set[str] | None = set() if len(sources) > 1 and any(map(is_glob, sources)) else None
     return _in_scope_once(itertools.chain.from_iterable(listings), scope, seen)
 
 
@@ -287,7 +287,7 @@ def _outermost(sources: list[str], s3: S3Options) -> list[str]:
     out = []
     for n, (source, (protocol, path)) in enumerate(zip(sources, places)):
         inside = any(p == protocol and (path.startswith(q + "/") or (path == q and m < n))
-                     for m, (p, q) in enumerate(places) if m != n and not _GLOB_CHARS & set(q))
-        if not inside or _GLOB_CHARS & set(path):
+                     for m, (p, q) in enumerate(places) if m != n and not is_glob(q))
+        if not inside or is_glob(path):
             out.append(source)
     return out
