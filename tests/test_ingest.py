@@ -17,6 +17,7 @@ from jobs import lake as lake_mod
 from jobs.lake import MAX_FILES_PER_PARTITION
 from jobs.cli import main
 from jobs.discover import Scope, discover
+from transforms.schema import SORT_KEYS
 from tests.conftest import (ROOT, SAMPLE, ingest, lake_files, last_run, quarantine, record, sql, trail_path,
                             write)
 
@@ -40,6 +41,13 @@ def rows(lake: Path) -> list[tuple]:
                'FROM EVENTS ORDER BY 1, 2')
 
 
+def _dig(row: dict, dotted: str):
+    """A nested value of a row read back from Parquet, by its ECS path."""
+    for part in dotted.split("."):
+        row = row[part] if row is not None else None
+    return row
+
+
 def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     lake = tmp_path / "lake"
     assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
@@ -57,12 +65,12 @@ def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     assert parts == ["event_date=2026-11-01", "event_date=2026-11-02"]
     assert all(1 <= len(list((lake / "events" / p).glob("*.parquet"))) <= MAX_FILES_PER_PARTITION for p in parts)
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE CAST(\"@timestamp\" AS DATE) <> event_date")[0][0] == 0
-    # sorted by account, region, service, action, time inside each partition
+    # each part file sorted by the declared keys (account, region, service, action, caller, client, address, time)
     for f in (lake / "events").glob("*/*.parquet"):
-        t = pq.read_table(f, columns=["cloud", "event", "@timestamp"]).to_pylist()
-        keys = [(r["cloud"]["account"]["id"], r["cloud"]["region"], r["event"]["provider"], r["event"]["action"],
-                 r["@timestamp"]) for r in t]
-        assert keys == sorted(keys)
+        t = pq.read_table(f).to_pylist()
+        keys = [tuple(_dig(r, k) for k in SORT_KEYS["events"]) for r in t]
+        assert keys == sorted(keys, key=lambda ks: tuple((v is None, v or "") for v in ks))
+        assert len({k[4] for k in keys}) > 1  # more than one caller per file: the caller key has work to do
         meta = pq.read_metadata(f)
         assert meta.row_group(0).column(0).compression == "ZSTD"
     # every digest file is one row of the digests table

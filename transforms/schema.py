@@ -291,9 +291,13 @@ FIELDS: tuple[Field, ...] = (
 
 TABLES = {_E: EVENT_INPUTS, _D: DIGEST_INPUTS}
 
-#: Columns every table is sorted by inside a partition (also the dedup tie-break order).
+#: Columns every table is sorted by inside each part file. Events: the use-case views filter on the action, so
+#: row groups split there first; within an action, each caller's calls from one client and address sit together,
+#: which is what makes the identity, agent and address columns (and `event.original`) compress 6-8 % better
+#: than time order alone (docs/performance.md).
 SORT_KEYS = {
-    _E: ("cloud.account.id", "cloud.region", "event.provider", "event.action", "@timestamp", "event.id"),
+    _E: ("cloud.account.id", "cloud.region", "event.provider", "event.action", "aws.cloudtrail.user_identity.arn",
+         "user_agent.original", "source.ip", "@timestamp", "event.id"),
     _D: ("cloud.account.id", "@timestamp", "file.path"),
 }
 #: What makes two rows the same event (first non-null wins).
