@@ -22,7 +22,7 @@ from pathlib import Path
 from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
 from jobs.listing import listed_again
 from jobs.errors import RunError
-from jobs.lake import PARTITION, open_lake
+from jobs.lake import PARTITION, fingerprint, open_lake
 from jobs.storage import S3Options
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
@@ -286,17 +286,17 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
 
 
 def ingested(lake, folders: list[str], opts: Options, known: dict[str, dt.date],
-             today: dt.date) -> dict[str, tuple[int, str]]:
+             today: dt.date) -> set[bytes]:
     """What the lake has ingested of the folders this run's listing can yield (`folders`: one url of each
     folder in the state): the state of a nightly run's window, not of every file a years-old lake read."""
     wanted = [url for url in folders if listed_again(url, opts.sources, opts.scope, known, opts.lookback_days, today)]
-    return lake.ingested(wanted) if wanted else {}
+    return lake.ingested(wanted) if wanted else set()
 
 
 class Todo:
     """The listed files still to ingest, counted as the listing streams by (see `plan`)."""
 
-    def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: dict[str, tuple[int, str]]) -> None:
+    def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: set[bytes]) -> None:
         self._listed, self._lake_prefix, self._done = listed, lake_prefix, done
         self.seen = self.skipped = self.count = 0
         self.complete = False
@@ -306,7 +306,7 @@ class Todo:
             if f.url.startswith(self._lake_prefix):  # never read the lake back
                 continue
             self.seen += 1
-            if self._done.get(f.url) == (f.size, f.version):
+            if fingerprint(f.url, f.size, f.version) in self._done:
                 self.skipped += 1
                 continue
             self.count += 1

@@ -512,3 +512,26 @@ def test_every_part_file_has_exactly_the_declared_schema(tmp_path):
         assert schema.field("aws").type == arrow_schema("events").field("aws").type, f
     assert sql(lake, "SELECT count(*), count(DISTINCT event.id) FROM EVENTS")[0] == (
         3 * (MAX_FILES_PER_PARTITION + 1) + 1,) * 2
+
+
+def test_the_state_a_run_skips_by_is_each_inputs_latest_record_of_the_wanted_folders():
+    """Fingerprints, not urls, are held; an input whose latest download failed is retried, one read since is not."""
+    import pyarrow as pa
+
+    from jobs.lake import UNREADABLE, fingerprint, latest_versions
+
+    day = "s3://t/AWSLogs/1/CloudTrail/us-east-1/2026/11/01/"
+    other = "s3://t/AWSLogs/1/CloudTrail/us-east-1/2026/10/01/"
+
+    def run(*rows):
+        return pa.RecordBatch.from_pylist([dict(zip(("url", "size", "version", "status"), r)) for r in rows])
+    runs = [run((day + "a", 10, "v1", "ingested"), (day + "b", 20, "v1", UNREADABLE), (day + "c", 30, "v1", "ingested"),
+                (other + "d", 40, "v1", "ingested")),
+            run((day + "a", 11, "v2", "ingested"), (day + "b", 20, "v1", "ingested"), (day + "c", 30, "v1", UNREADABLE))]
+    done = latest_versions(iter(runs), [day + "a"])
+    assert fingerprint(day + "a", 11, "v2") in done  # rewritten, read again: its new version is done
+    assert fingerprint(day + "b", 20, "v1") in done  # failed, then read
+    assert fingerprint(day + "c", 30, "v1") not in done  # its latest download failed: retried
+    assert fingerprint(other + "d", 40, "v1") not in done  # a folder the run does not list
+    assert fingerprint(day + "a", 11, "v3") not in done and fingerprint(day + "e", 10, "v1") not in done
+    assert latest_versions(iter(runs), []) == set()
