@@ -22,7 +22,7 @@ from pathlib import Path
 from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
 from jobs.listing import listed_again
 from jobs.errors import RunError
-from jobs.lake import PARTITION, fingerprint, open_lake
+from jobs.lake import PARTITION, input_key, open_lake, version_key
 from jobs.storage import S3Options
 
 #: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
@@ -286,17 +286,17 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
 
 
 def ingested(lake, folders: list[str], opts: Options, known: dict[str, dt.date],
-             today: dt.date) -> set[bytes]:
+             today: dt.date) -> dict[bytes, bytes]:
     """What the lake has ingested of the folders this run's listing can yield (`folders`: one url of each
     folder in the state): the state of a nightly run's window, not of every file a years-old lake read."""
     wanted = [url for url in folders if listed_again(url, opts.sources, opts.scope, known, opts.lookback_days, today)]
-    return lake.ingested(wanted) if wanted else set()
+    return lake.ingested(wanted) if wanted else {}
 
 
 class Todo:
     """The listed files still to ingest, counted as the listing streams by (see `plan`)."""
 
-    def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: set[bytes]) -> None:
+    def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: dict[bytes, bytes]) -> None:
         self._listed, self._lake_prefix, self._done = listed, lake_prefix, done
         self.seen = self.skipped = self.count = 0
         self.complete = False
@@ -306,7 +306,7 @@ class Todo:
             if f.url.startswith(self._lake_prefix):  # never read the lake back
                 continue
             self.seen += 1
-            if fingerprint(f.url, f.size, f.version) in self._done:
+            if self._done.get(input_key(f.url)) == version_key(f.size, f.version):
                 self.skipped += 1
                 continue
             self.count += 1
@@ -404,9 +404,9 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
         con = duckdb.connect(config={"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
                                      "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
                                      "autoload_known_extensions": False})
-        con.execute("SET TimeZone = 'UTC'")
-        lake.attach(con)
         try:
+            con.execute("SET TimeZone = 'UTC'")
+            lake.attach(con)
             built = lake.build_partition(con, run_id, table, day, sorted(p for p, _ in parts), opts.full_refresh)
         finally:
             con.close()

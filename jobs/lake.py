@@ -52,7 +52,7 @@ ROW_GROUP_SIZE = 50_000
 #: zstd 1 compresses these sorted files as well as 3 (within 1 %) and writes 25 % faster (docs/performance.md).
 PARQUET_ZSTD_LEVEL = 1
 #: Columns a dictionary cannot shrink: each event's own random ids and text, and the time (sorted within each
-#: action). Delta encodings store them ~9 B/event smaller than a dictionary that never repeats, for ~5 % more
+#: action's caller, client and address). Delta encodings store them ~9 B/event smaller than a dictionary that never repeats, for ~5 % more
 #: write time (docs/performance.md).
 DELTA_ENCODED: dict[str, dict[str, str]] = {
     "events": {"event.id": "DELTA_LENGTH_BYTE_ARRAY", "aws.cloudtrail.request_id": "DELTA_LENGTH_BYTE_ARRAY",
@@ -89,7 +89,7 @@ def losers_sql(table: str, existing: list[str], new: list[str]) -> str:
         "twice AS (SELECT k FROM keyed GROUP BY k HAVING count(*) > 1), "
         "ranked AS (SELECT filename, file_row_number, "
         "row_number() OVER (PARTITION BY k ORDER BY r, filename, file_row_number) AS rn "
-        "FROM keyed SEMI JOIN twice USING (k)) "
+        "FROM keyed SEMI JOIN twice ON keyed.k IS NOT DISTINCT FROM twice.k) "
         "SELECT filename, file_row_number FROM ranked WHERE rn > 1"
     )
 
@@ -304,8 +304,8 @@ class Lake:
         """One url of each folder the lake's state holds → whether any of its inputs was read (`state_folders`)."""
         return state_folders(self._state_batches(["url", "status"]))
 
-    def ingested(self, folders: list[str]) -> set[bytes]:
-        """The fingerprints of every input of these folders ever ingested or quarantined (`latest_versions`)."""
+    def ingested(self, folders: list[str]) -> dict[bytes, bytes]:
+        """What every input of these folders was when last ingested or quarantined (`latest_versions`)."""
         return latest_versions(self._state_batches(STATE_READ), folders)
 
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -454,20 +454,25 @@ def state_folders(batches: Iterable[pa.RecordBatch]) -> dict[str, bool]:
     return dict(folders.values())
 
 
-def fingerprint(url: str, size: int, version: str | None) -> bytes:
-    """An input as listed (url, size, version) in 16 bytes: a run holds the state it skips by as these, ~100
-    bytes an input instead of ~350 for the url and its version, since a local tree's state is every file it
-    ever listed. 128 bits: two inputs never share one in practice, so a new file is never skipped for another."""
-    return hashlib.blake2b(f"{url}\0{size}\0{version}".encode(), digest_size=16).digest()
+def input_key(url: str) -> bytes:
+    """A url in 16 bytes (BLAKE2b, 128 bits: no two urls share one in practice). A run holds the state it skips
+    by under these, since a source listed whole (a local tree) needs the state of every file it ever listed."""
+    return hashlib.blake2b(url.encode(), digest_size=16).digest()
 
 
-def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> set[bytes]:
-    """The fingerprints of the inputs in the folders of these urls (one each, from `state_folders`) as their
-    latest record left them, except inputs that could not be read (retried). Batches come in run order (one state
-    file per run, named by its time-ordered id); the other folders' rows are dropped batch by batch, never held."""
+def version_key(size: int, version: str | None) -> bytes:
+    """An input's size and version in 8 bytes, only ever compared with another of the same url."""
+    return hashlib.blake2b(f"{size}\0{version}".encode(), digest_size=8).digest()
+
+
+def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> dict[bytes, bytes]:
+    """input_key → version_key of the latest record of each input in the folders of these urls (one each, from
+    `state_folders`), except inputs whose latest download failed (retried): ~140 bytes an input instead of
+    ~800 for the urls and versions themselves. Batches come in run order (one state file per run, named by
+    its time-ordered id); the other folders' rows are dropped batch by batch, never held."""
     import polars as pl
 
-    done: set[bytes] = set()
+    done: dict[bytes, bytes] = {}
     if not folders:
         return done
     wanted = _folder(pl.Series(folders, dtype=pl.String)).unique().implode()
@@ -475,9 +480,9 @@ def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> se
         frame = pl.from_arrow(batch).filter(_folder(pl.col("url")).is_in(wanted))
         for url, size, version, status in frame.select("url", "size", "version", "status").iter_rows():
             if status == UNREADABLE:
-                done.discard(fingerprint(url, size, version))
+                done.pop(input_key(url), None)
             else:
-                done.add(fingerprint(url, size, version))
+                done[input_key(url)] = version_key(size, version)
     return done
 
 

@@ -136,8 +136,8 @@ class S3Lake:
         """One url of each folder the lake's state holds → whether any of its inputs was read (jobs/lake.py)."""
         return state_folders(self._state_batches(["url", "status"]))
 
-    def ingested(self, folders: list[str]) -> set[bytes]:
-        """The fingerprints of every input of these folders ever ingested or quarantined (jobs/lake.py)."""
+    def ingested(self, folders: list[str]) -> dict[bytes, bytes]:
+        """What every input of these folders was when last ingested or quarantined (jobs/lake.py)."""
         return latest_versions(self._state_batches(STATE_READ), folders)
 
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:

@@ -515,10 +515,11 @@ def test_every_part_file_has_exactly_the_declared_schema(tmp_path):
 
 
 def test_the_state_a_run_skips_by_is_each_inputs_latest_record_of_the_wanted_folders():
-    """Fingerprints, not urls, are held; an input whose latest download failed is retried, one read since is not."""
+    """Hashed urls and versions, not the urls, are held; an input whose latest download failed is retried, one
+    read since is not, and an input back at an older version than its latest record is read again."""
     import pyarrow as pa
 
-    from jobs.lake import UNREADABLE, fingerprint, latest_versions
+    from jobs.lake import UNREADABLE, input_key, latest_versions, version_key
 
     day = "s3://t/AWSLogs/1/CloudTrail/us-east-1/2026/11/01/"
     other = "s3://t/AWSLogs/1/CloudTrail/us-east-1/2026/10/01/"
@@ -526,12 +527,20 @@ def test_the_state_a_run_skips_by_is_each_inputs_latest_record_of_the_wanted_fol
     def run(*rows):
         return pa.RecordBatch.from_pylist([dict(zip(("url", "size", "version", "status"), r)) for r in rows])
     runs = [run((day + "a", 10, "v1", "ingested"), (day + "b", 20, "v1", UNREADABLE), (day + "c", 30, "v1", "ingested"),
-                (other + "d", 40, "v1", "ingested")),
-            run((day + "a", 11, "v2", "ingested"), (day + "b", 20, "v1", "ingested"), (day + "c", 30, "v1", UNREADABLE))]
+                (day + "f", 20, "v1", "ingested"), (other + "d", 40, "v1", "ingested")),
+            run((day + "a", 11, "v2", "ingested"), (day + "b", 20, "v1", "ingested"), (day + "c", 30, "v1", UNREADABLE),
+                (day + "f", 10, "v1", "ingested")),
+            run((day + "f", 20, "v2", UNREADABLE))]
     done = latest_versions(iter(runs), [day + "a"])
-    assert fingerprint(day + "a", 11, "v2") in done  # rewritten, read again: its new version is done
-    assert fingerprint(day + "b", 20, "v1") in done  # failed, then read
-    assert fingerprint(day + "c", 30, "v1") not in done  # its latest download failed: retried
-    assert fingerprint(other + "d", 40, "v1") not in done  # a folder the run does not list
-    assert fingerprint(day + "a", 11, "v3") not in done and fingerprint(day + "e", 10, "v1") not in done
-    assert latest_versions(iter(runs), []) == set()
+
+    def skipped(url, size, version):
+        return done.get(input_key(url)) == version_key(size, version)
+    assert skipped(day + "a", 11, "v2")  # rewritten, read again: its new version is done
+    assert not skipped(day + "a", 10, "v1")  # back at its old version: read again
+    assert skipped(day + "b", 20, "v1")  # failed, then read
+    assert not skipped(day + "c", 30, "v1")  # its latest download failed: retried
+    assert not skipped(day + "f", 10, "v1") and not skipped(day + "f", 20, "v1")  # latest failed, older ones too
+    assert not skipped(other + "d", 40, "v1")  # a folder the run does not list
+    assert not skipped(day + "e", 10, "v1")
+    assert set(done) == {input_key(day + u) for u in "ab"}
+    assert latest_versions(iter(runs), []) == {}

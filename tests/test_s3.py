@@ -163,7 +163,7 @@ def test_a_late_file_for_a_past_day_is_picked_up_by_the_next_run(s3, tmp_path):
 def test_a_nightly_run_loads_the_state_of_its_window_not_of_every_file_ever_read(s3, tmp_path):
     from jobs import ingest as ingest_mod
     from jobs.discover import newest_folders
-    from jobs.lake import fingerprint, open_lake
+    from jobs.lake import input_key, open_lake, version_key
     from jobs.storage import S3Options
 
     src, lake = tmp_path / "src", tmp_path / "lake"
@@ -182,7 +182,8 @@ def test_a_nightly_run_loads_the_state_of_its_window_not_of_every_file_ever_read
     by_folder = {r["url"].split("/CloudTrail/")[1].rsplit("/", 1)[0]: r for r in inputs}
     window = ["eu-west-1/2026/10/23", "eu-west-1/2026/10/24", "eu-west-1/2026/10/25",
               "us-east-1/2026/10/28", "us-east-1/2026/10/29", "us-east-1/2026/10/30"]
-    assert done == {fingerprint(r["url"], r["size"], r["version"]) for f, r in by_folder.items() if f in window}
+    assert done == {input_key(r["url"]): version_key(r["size"], r["version"]) for f, r in by_folder.items()
+                    if f in window}
     # the next night: the stream's new day is read, exactly the window's files are skipped, nothing is read again
     day_files(tmp_path / "night", A1, "us-east-1", ["2026-10-31"])
     upload(tmp_path / "night", "trail")
