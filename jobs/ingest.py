@@ -306,7 +306,8 @@ class Todo:
             if f.url.startswith(self._lake_prefix):  # never read the lake back
                 continue
             self.seen += 1
-            if self._done.get(input_key(f.url)) == version_key(f.size, f.version):
+            # a backfill into a fresh lake has nothing to skip: no hashing per listed file then
+            if self._done and self._done.get(input_key(f.url)) == version_key(f.size, f.version):
                 self.skipped += 1
                 continue
             self.count += 1
@@ -395,15 +396,16 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
             staged.setdefault(key, []).extend(parts)
     tmp = lake.tmp(run_id)
     tmp.mkdir(parents=True, exist_ok=True)
+    config = {"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
+              "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False}
     replace = []
     for (table, day), parts in sorted(staged.items()):
         staged_rows = sum(n for _, n in parts)
         # a connection per partition: one kept for the whole commit holds on to a few MiB more with each
         # partition it reads (180 MiB after 10 partitions against 158 fresh), so a backfill's commit would
         # grow with its days (docs/performance.md)
-        con = duckdb.connect(config={"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
-                                     "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
-                                     "autoload_known_extensions": False})
+        con = duckdb.connect(config=config)
         try:
             con.execute("SET TimeZone = 'UTC'")
             lake.attach(con)

@@ -52,8 +52,8 @@ ROW_GROUP_SIZE = 50_000
 #: zstd 1 compresses these sorted files as well as 3 (within 1 %) and writes 25 % faster (docs/performance.md).
 PARQUET_ZSTD_LEVEL = 1
 #: Columns a dictionary cannot shrink: each event's own random ids and text, and the time (sorted within each
-#: action's caller, client and address). Delta encodings store them ~9 B/event smaller than a dictionary that never repeats, for ~5 % more
-#: write time (docs/performance.md).
+#: action's caller, client and address). Delta encodings store them ~9 B/event smaller than a dictionary that
+#: never repeats, for ~5 % more write time (docs/performance.md).
 DELTA_ENCODED: dict[str, dict[str, str]] = {
     "events": {"event.id": "DELTA_LENGTH_BYTE_ARRAY", "aws.cloudtrail.request_id": "DELTA_LENGTH_BYTE_ARRAY",
                "event.original": "DELTA_LENGTH_BYTE_ARRAY", "@timestamp": "DELTA_BINARY_PACKED"},
@@ -227,7 +227,23 @@ def open_lake(url: str, s3: S3Options):  # -> Lake | S3Lake
     return Lake(url)
 
 
-class Lake:
+class StateReader:
+    """What a run reads back of a lake's state, the same for every lake: each lake yields its state files'
+    batches (`_state_batches`, in run order)."""
+
+    def state_folders(self) -> dict[str, bool]:
+        """One url of each folder the lake's state holds → whether any of its inputs was read (`state_folders`)."""
+        return state_folders(self._state_batches(["url", "status"]))
+
+    def ingested(self, folders: list[str]) -> dict[bytes, bytes]:
+        """What every input of these folders was when last ingested or quarantined (`latest_versions`)."""
+        return latest_versions(self._state_batches(STATE_READ), folders)
+
+    def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+
+class Lake(StateReader):
     """A lake directory on a local (or network) filesystem: partitions are swapped in atomically."""
 
     def __init__(self, root: str) -> None:
@@ -300,14 +316,6 @@ class Lake:
             _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
 
     # --- state ----------------------------------------------------------------------
-    def state_folders(self) -> dict[str, bool]:
-        """One url of each folder the lake's state holds → whether any of its inputs was read (`state_folders`)."""
-        return state_folders(self._state_batches(["url", "status"]))
-
-    def ingested(self, folders: list[str]) -> dict[bytes, bytes]:
-        """What every input of these folders was when last ingested or quarantined (`latest_versions`)."""
-        return latest_versions(self._state_batches(STATE_READ), folders)
-
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         for f in sorted((self.state_dir / "files").glob("*.parquet")):
             yield from parquet_batches(open(f, "rb"), columns)

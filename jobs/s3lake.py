@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
-from jobs.lake import (PARTITION, STATE_READ, TABLES, latest_versions, parquet_batches, pid_alive, plan_partition,
-                       state_folders, version_outdated)
+from jobs.lake import (PARTITION, TABLES, StateReader, parquet_batches, pid_alive, plan_partition,
+                       version_outdated)
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
 
@@ -58,7 +58,7 @@ class S3Lock:
             pass
 
 
-class S3Lake:
+class S3Lake(StateReader):
     """A lake under s3://bucket/prefix."""
 
     def __init__(self, url: str, s3: S3Options) -> None:
@@ -131,14 +131,6 @@ class S3Lake:
         marker = self._key("_state", "lake.json")
         if version_outdated(self._read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
             self.fs.pipe_file(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION}).encode())
-
-    def state_folders(self) -> dict[str, bool]:
-        """One url of each folder the lake's state holds → whether any of its inputs was read (jobs/lake.py)."""
-        return state_folders(self._state_batches(["url", "status"]))
-
-    def ingested(self, folders: list[str]) -> dict[bytes, bytes]:
-        """What every input of these folders was when last ingested or quarantined (jobs/lake.py)."""
-        return latest_versions(self._state_batches(STATE_READ), folders)
 
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         try:
