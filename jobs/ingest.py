@@ -25,10 +25,13 @@ from jobs.errors import RunError
 from jobs.lake import PARTITION, input_key, open_lake, version_key
 from jobs.storage import S3Options
 
-#: Estimated decompressed bytes per batch: bounds a worker's memory whatever the input size.
-BATCH_BYTES = 24 * 2**20
+#: Decompressed JSON per batch, as estimated from the files' sizes (see Inflation): a worker's memory follows
+#: the JSON it reads (~11 MiB of resident size per MiB), whatever the input size. A worker cuts a batch that
+#: turns out larger (jobs/worker.py: CHUNK_JSON_BYTES).
+BATCH_BYTES = 14 * 2**20
 BATCH_FILES = 2000
-GZIP_RATIO = 10
+#: What a gzip file is taken to decompress to until the run has read some (CloudTrail's compress 5–16×).
+GZIP_RATIO = 8
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class BatchResult:
     files: list[dict] = field(default_factory=list)
     worker: str = ""  # host:pid of the process that ran the batch
     seconds: float = 0.0
+    gzip_bytes: int = 0  # the gzip files it read, and the JSON they held
+    json_bytes: int = 0
 
 
 @dataclass
@@ -152,37 +157,56 @@ class Batch:
     context: list[SourceFile] = field(default_factory=list)
 
 
-def plan(files: Iterable[SourceFile], workers: int) -> Iterator[Batch]:
+class Inflation:
+    """What the run's gzip files decompress to, learnt from the batches done: the plan sizes batches by the JSON
+    they will hold, and a trail's files compress 5× (small files, varied calls) to 16× (one caller's repeated
+    calls). Until a batch is done, GZIP_RATIO."""
+
+    def __init__(self) -> None:
+        self.gzip = self.json = 0
+
+    def learn(self, result: BatchResult) -> None:
+        self.gzip += result.gzip_bytes
+        self.json += result.json_bytes
+
+    def estimate(self, f: SourceFile) -> int:
+        if not f.url.endswith(".gz"):
+            return f.size
+        return int(f.size * (self.json / self.gzip if self.gzip else GZIP_RATIO))
+
+
+def plan(files: Iterable[SourceFile], workers: int, inflation: Inflation | None = None) -> Iterator[Batch]:
     """Batches of neighbouring files (same stream and day, in listing order) of bounded size, cut as the
     listing goes: the driver holds a few batches' files, never the whole of a backfill.
 
     An input smaller than 4 full batches per worker is spread over that many batches (so every worker has
     work); telling the two apart needs only that much read-ahead.
     """
-    files = iter(files)
+    files, estimate = iter(files), (inflation or Inflation()).estimate
     ahead, size = [], 0
     for f in files:
         ahead.append(f)
-        size += _estimate(f)
+        size += estimate(f)
         if size >= BATCH_BYTES * workers * 4:
             break
     target = max(4 * 2**20, min(BATCH_BYTES, size // max(1, workers * 4)))
-    return _with_context(_groups(chain(ahead, files), target))
+    return with_context(_groups(chain(ahead, files), target, estimate))
 
 
-def _groups(files: Iterator[SourceFile], target: int) -> Iterator[list[SourceFile]]:
+def _groups(files: Iterator[SourceFile], target: int,
+            estimate: Callable[[SourceFile], int]) -> Iterator[list[SourceFile]]:
     """Consecutive files up to `target` bytes; a batch at least half full also ends where the folder date
     changes, so it writes one day's part file, not a large one and a fragment of the next day to merge."""
     current: list[SourceFile] = []
     size = 0
     for f in files:
-        estimate = _estimate(f)
-        full = size + estimate > target or len(current) >= BATCH_FILES
+        more = estimate(f)  # as known when the file is planned: later files use what more batches taught
+        full = size + more > target or len(current) >= BATCH_FILES
         if current and (full or (size >= target // 2 and f.folder_date != current[-1].folder_date)):
             yield current
             current, size = [], 0
         current.append(f)
-        size += estimate
+        size += more
     if current:
         yield current
 
@@ -192,8 +216,10 @@ def _stream(f: SourceFile) -> str | None:
     return f.url.rsplit("/", 4)[0] if f.folder_date and not f.digest else None
 
 
-def _with_context(groups: Iterable[list[SourceFile]]) -> Iterator[Batch]:
-    last_of: dict[str, SourceFile] = {}  # stream → its latest file in an earlier batch
+def with_context(groups: Iterable[list[SourceFile]], before: Iterable[SourceFile] = ()) -> Iterator[Batch]:
+    """Each group as a Batch whose context is the file just before each of its streams: in an earlier group,
+    or among `before` (files read earlier, each the last of its stream)."""
+    last_of: dict[str, SourceFile] = {s: f for f in before if (s := _stream(f))}  # stream → its latest file
     for files in groups:
         context = []
         seen: set[str] = set()
@@ -212,10 +238,6 @@ def _with_context(groups: Iterable[list[SourceFile]]) -> Iterator[Batch]:
 
 #: A batch reads at most this many neighbouring files as context (see Batch).
 MAX_CONTEXT_FILES = 32
-
-
-def _estimate(f: SourceFile) -> int:
-    return f.size * GZIP_RATIO if f.url.endswith(".gz") else f.size
 
 
 # --- the worker task ---------------------------------------------------------------
@@ -262,8 +284,9 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
             done = ingested(lake, list(lake.state_folders()), opts, known, today)
         todo = Todo(listed, lake.url.rstrip("/") + "/", done)
         log = RunLog(lake.tmp(run_id), run_id)
-        results = [log.add(r) for r in _execute(plan(todo, opts.workers), opts, str(lake.staging(run_id)),
-                                                 progress, todo)]
+        inflation = Inflation()
+        results = [log.add(r) for r in _execute(plan(todo, opts.workers, inflation), opts,
+                                                 str(lake.staging(run_id)), progress, todo, inflation)]
         arrow_gives_back()  # the driver's first Arrow allocation is the state file, then the commit
         log.close()
         counts = Counts(files_seen=todo.seen, files_skipped=todo.skipped,
@@ -321,7 +344,7 @@ class Todo:
 
 
 def _execute(batches: Iterator[Batch], opts: Options, staging: str, progress: ProgressFn | None,
-             todo: Todo) -> Iterator[BatchResult]:
+             todo: Todo, inflation: Inflation) -> Iterator[BatchResult]:
     """Run the batches on the chosen executor; results come back as batches finish, progress follows them."""
     files_done = events = 0
     first = list(islice(batches, 2))  # one batch runs in this process, more go to the workers
@@ -337,6 +360,7 @@ def _execute(batches: Iterator[Batch], opts: Options, staging: str, progress: Pr
     else:
         results = _process_pool(batches, opts, staging)
     for r in results:
+        inflation.learn(r)  # the batches cut from now on are sized by it
         files_done += len(r.files)
         events += r.counts.events_read
         if progress:

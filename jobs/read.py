@@ -76,6 +76,15 @@ def decompress(data: bytes) -> bytes:
         raise BadFile(f"corrupt or truncated gzip: {exc}") from None
 
 
+def json_size(data: bytes) -> int:
+    """The bytes a file decompresses to, known before decompressing it: a gzip file's trailer holds its size
+    (ISIZE, that of the last member, mod 2^32: exact for CloudTrail's single-member files); any other file is
+    read as it is."""
+    if data.startswith(GZIP_MAGIC) and len(data) >= 18:
+        return int.from_bytes(data[-4:], "little")
+    return len(data)
+
+
 def _is_tar(data: bytes) -> bool:
     return len(data) > 262 and data[257:262] == b"ustar"
 

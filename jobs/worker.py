@@ -19,14 +19,17 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from jobs import read
-from jobs.discover import Scope
-from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back
+from jobs.discover import Scope, SourceFile
+from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back, with_context
 from jobs.lake import PARTITION, UNREADABLE, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
 
 _extractor: read.Extractor | None = None
+#: The most decompressed JSON a worker turns into columns at once (see `chunks`): a little above the plan's
+#: BATCH_BYTES, which is estimated from gzip sizes before the files are read.
+CHUNK_JSON_BYTES = 16 * 2**20
 
 
 def _get_extractor() -> read.Extractor:
@@ -77,13 +80,50 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     started = time.perf_counter()
     arrow_gives_back()  # once per process, before its first batch allocates anything
     result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
-    by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
-    state = {}
+    state = {f.url: {"url": f.url, "size": f.size, "version": f.version, "status": "ingested", "records": 0,
+                     "rejected": 0} for f in batch.files}
     contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
-    for f in batch.files:
-        state[f.url] = {"url": f.url, "size": f.size, "version": f.version, "status": "ingested",
-                        "records": 0, "rejected": 0}
-        data = contents.pop(f.url)
+    sizes = [read.json_size(d) if isinstance(d := contents[f.url], bytes) else 0 for f in batch.files]
+    for f, size in zip(batch.files, sizes):
+        if f.url.endswith(".gz") and size:  # what the plan estimates from: the run learns it (ingest.Inflation)
+            result.gzip_bytes += len(contents[f.url])
+            result.json_bytes += size
+    for chunk_no, chunk in enumerate(chunks(batch, sizes)):
+        _process_chunk(f"b{batch_no:06d}-{chunk_no:02d}", chunk, contents, opts, Path(staging), result, state)
+    result.files = list(state.values())
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def chunks(batch: Batch, sizes: list[int]) -> list[Batch]:
+    """The batch as consecutive runs of files of at most CHUNK_JSON_BYTES of JSON each (a larger file alone),
+    about equal: the plan sizes a batch from gzip sizes before anyone has read them, and a worker's memory
+    follows the JSON it decompresses (docs/performance.md). Each batch context file goes to the run where its
+    stream starts, and a run continuing a stream gets the stream's file just before it, as the plan gives a
+    batch: a re-delivery across the cut is dropped here, not rewritten at commit."""
+    total = sum(sizes)
+    if total <= CHUNK_JSON_BYTES:
+        return [batch]
+    share = total / -(-total // CHUNK_JSON_BYTES)
+    groups: list[list[SourceFile]] = []
+    current, held, before = [], 0, 0
+    for f, size in zip(batch.files, sizes):  # cut where a file's middle passes the next share, or it would not fit
+        if current and (held + size > CHUNK_JSON_BYTES or before + size / 2 >= share * (len(groups) + 1)):
+            groups.append(current)
+            current, held = [], 0
+        current.append(f)
+        held += size
+        before += size
+    return list(with_context([*groups, current], batch.context))
+
+
+def _process_chunk(part: str, chunk: Batch, contents: dict[str, bytes | Exception], opts: Options, staging: Path,
+                   result: BatchResult, state: dict) -> None:
+    """One run of a batch → its part files. A file that cannot be read is quarantined alone; a context file
+    only lends its events for dedup."""
+    by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
+    for f in chunk.files:
+        data = contents[f.url]
         if isinstance(data, Exception):  # not the file's fault: quarantined for now, tried again next run
             reason = explain(data, f.url) or f"{type(data).__name__}: {data}"
             _quarantine_file(result, state[f.url], f"cannot read the file: {reason}", status=UNREADABLE)
@@ -103,8 +143,8 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
         names.append(f.url)
         parts.append(parsed)
     context = set()
-    for f in batch.context:  # best effort: a context file that cannot be read only costs a rewrite later
-        data = contents.pop(f.url)
+    for f in chunk.context:  # best effort: a context file that cannot be read only costs a rewrite later
+        data = contents[f.url]
         try:
             parsed = read.split(data) if isinstance(data, bytes) else None
         except (read.BadFile, ValueError):
@@ -116,10 +156,7 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     for table in list(by_table):
         names, parts = by_table.pop(table)
         if set(names) - context:
-            _process_table(batch_no, table, names, parts, context, opts, Path(staging), result, state)
-    result.files = list(state.values())
-    result.seconds = round(time.perf_counter() - started, 3)
-    return result
+            _process_table(part, table, names, parts, context, opts, staging, result, state)
 
 
 def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str = "quarantined") -> None:
@@ -128,7 +165,7 @@ def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str 
     result.quarantine.append({"source": state["url"], "record": None, "reason": reason, "time": _now()})
 
 
-def _process_table(batch_no: int, table: str, names: list[str], parts: list[read.Parsed], context: set[str],
+def _process_table(part: str, table: str, names: list[str], parts: list[read.Parsed], context: set[str],
                    opts: Options, staging: Path, result: BatchResult, state: dict) -> None:
     records = read.records_table(names, parts)
     parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
@@ -170,7 +207,7 @@ def _process_table(batch_no: int, table: str, names: list[str], parts: list[read
     write_options = parquet_options(table, schema)
     offset = 0
     for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
-        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-b{batch_no:06d}.parquet"
+        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-{part}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
         pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, **write_options)

@@ -95,24 +95,43 @@ def test_the_plan_is_cut_while_the_listing_streams(tmp_path):
     from jobs import ingest as ingest_mod
 
     pulled = []
+    per_batch = ingest_mod.BATCH_BYTES // (10_000 * ingest_mod.GZIP_RATIO)
 
     def listing():
         for n in range(100_000):
             pulled.append(n)
-            day = 1 + n // 50_200  # the day changes 100 files into a batch of 167: more than half full
+            day = 1 + n // (300 * per_batch + per_batch * 2 // 3)  # the day changes in a batch over half full
             yield classify(f"/t/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/{day:02d}/f{n:06d}.json.gz",
                            10_000, "v")
 
     batches = ingest_mod.plan(listing(), workers=2)
     first = next(batches)
     ahead = ingest_mod.BATCH_BYTES * 2 * 4 // (10_000 * ingest_mod.GZIP_RATIO)  # the read-ahead, in files
-    assert len(first.files) == ingest_mod.BATCH_BYTES // (10_000 * ingest_mod.GZIP_RATIO)
+    assert len(first.files) == per_batch
     assert len(pulled) <= ahead + 1 < 100_000
     rest = list(batches)
     assert sum(len(b.files) for b in [first, *rest]) == 100_000 == len(pulled)
     # a batch never spans the two folder dates once it is at least half full
     assert all(len({f.folder_date for f in b.files}) == 1 for b in [first, *rest])
     assert [b.context[0].url for b in rest[:1]] == [first.files[-1].url]  # the stream continues: context
+
+
+def test_the_plan_sizes_later_batches_by_what_the_run_learnt_of_its_files():
+    """Files turn out to hold 16× their gzip size, not the 8× assumed: the batches cut from then on hold half
+    as many files, so a worker's JSON stays near BATCH_BYTES."""
+    from jobs import ingest as ingest_mod
+
+    listing = (classify(f"/t/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/01/f{n:05d}.json.gz", 10_000, "v")
+               for n in range(20_000))
+    inflation = ingest_mod.Inflation()
+    batches = ingest_mod.plan(listing, workers=2, inflation=inflation)
+    assumed = 10_000 * ingest_mod.GZIP_RATIO
+    assert len(next(batches).files) == ingest_mod.BATCH_BYTES // assumed
+    inflation.learn(ingest_mod.BatchResult(gzip_bytes=3_000_000, json_bytes=48_000_000))
+    # the file that ended the first batch was sized before: it opens the second
+    assert len(next(batches).files) == 1 + (ingest_mod.BATCH_BYTES - assumed) // 160_000
+    assert len(next(batches).files) == ingest_mod.BATCH_BYTES // 160_000
+    assert ingest_mod.Inflation().estimate(classify("/t/events.json", 5_000, "")) == 5_000  # plain JSON as it is
 
 
 def test_a_run_needs_the_state_of_the_folders_its_listing_can_yield_again():

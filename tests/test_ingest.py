@@ -236,6 +236,58 @@ def test_a_redelivery_in_the_next_batch_is_settled_by_its_worker(tmp_path, monke
     assert len(quarantine(lake)) == 1  # reported once, by a's own batch, not again as context
 
 
+def test_a_batch_with_more_json_than_a_worker_may_hold_is_cut_into_runs(tmp_path, monkeypatch):
+    """Files that compress better than the plan assumed: the worker reads the batch in runs of at most
+    CHUNK_JSON_BYTES of JSON. b re-delivers an event of a across a cut: the run after it reads a as context
+    and drops it, so nothing is rewritten at commit."""
+    from jobs import read, worker
+
+    rewrites = []
+    original_rewrite = lake_mod.without_rows_sql
+    monkeypatch.setattr(lake_mod, "without_rows_sql", lambda *a: rewrites.append(a) or original_rewrite(*a))
+    monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 1)  # keep each run's part file as the worker wrote it
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    files = [write(trail_path(src, ACCT, "us-east-1", "2026-11-01", name), [record(eid=e1), record(eid=e2)])
+             for name, e1, e2 in (("a", "x", "y"), ("b", "y", "z"), ("c", "v", "w"))]
+    sizes = {read.json_size(f.read_bytes()) for f in files}
+    assert len(sizes) == 1  # three files of one size: a run each
+    monkeypatch.setattr(worker, "CHUNK_JSON_BYTES", sizes.pop())
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+    run = last_run(lake)
+    assert (run["events_read"], run["events_written"], run["duplicates"]) == (6, 5, 1)
+    parts = sorted(p.name for p in (lake / "events" / "event_date=2026-11-01").glob("*.parquet"))
+    assert [p.rsplit("-", 2)[1:] for p in parts] == [["b000000", "00.parquet"], ["b000000", "01.parquet"],
+                                                   ["b000000", "02.parquet"]]
+    assert [pq.read_metadata(lake / "events" / "event_date=2026-11-01" / p).num_rows for p in parts] == [2, 1, 2]
+    assert rewrites == []
+    assert sql(lake, "SELECT log.file.path FROM EVENTS WHERE event.id = 'y'")[0][0].endswith("_a.json.gz")
+
+
+def test_runs_are_cut_about_equal_and_each_reads_the_file_before_its_streams():
+    from jobs import worker
+    from jobs.discover import classify
+    from jobs.ingest import Batch
+
+    def f(region: str, n: int):
+        return classify(f"/t/AWSLogs/{ACCT}/CloudTrail/{region}/2026/11/01/{region}_{n:02d}.json.gz", 1, "")
+
+    east, west = [f("us-east-1", n) for n in range(1, 7)], [f("eu-west-1", n) for n in range(1, 4)]
+    batch = Batch(east + west, [f("us-east-1", 0), f("eu-west-1", 0)])  # each stream's file in the batch before
+    cap = worker.CHUNK_JSON_BYTES
+    runs = worker.chunks(batch, [cap * 4 // 10] * 9)  # none may hold three files
+
+    def names(files):
+        return [x.url.rsplit("/", 1)[1][:12] for x in files]
+    assert [names(r.files) for r in runs] == [["us-east-1_01", "us-east-1_02"], ["us-east-1_03", "us-east-1_04"],
+                                              ["us-east-1_05", "us-east-1_06"], ["eu-west-1_01", "eu-west-1_02"],
+                                              ["eu-west-1_03"]]
+    assert [names(r.context) for r in runs] == [["us-east-1_00"], ["us-east-1_02"], ["us-east-1_04"],
+                                                ["eu-west-1_00"], ["eu-west-1_02"]]
+    even = worker.chunks(Batch(east + west + [f("us-west-2", 1)], []), [cap * 15 // 100] * 10)  # 1.5 runs' worth
+    assert [len(r.files) for r in even] == [5, 5]  # not 6 and 4
+    assert worker.chunks(batch, [cap // 9] * 9) == [batch]
+
+
 def test_a_partition_never_holds_more_than_the_file_bound(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     for n in range(MAX_FILES_PER_PARTITION + 2):

@@ -156,3 +156,11 @@ def test_wrong_types_in_nested_objects_do_not_break_the_batch():
     assert bad.height == 0 and good.height == 2
     row = good.filter(pl.col("eventID") == "odd").row(0, named=True)
     assert row["userIdentity.type"] is None and row["awsRegion"] == "42" and row["responseElements"] == "[1]"
+
+
+def test_json_size_is_known_from_the_gzip_trailer_before_decompressing():
+    text = json.dumps({"Records": EVENTS * 50}).encode()
+    packed = gzip.compress(text)
+    assert read.json_size(packed) == len(text) > 10 * len(packed)
+    assert read.json_size(text) == len(text)  # a plain file is its own size
+    assert read.json_size(b"\x1f\x8b") == 2  # too short to hold a trailer: counted as it is
