@@ -465,7 +465,7 @@ def state_folders(batches: Iterable[pa.RecordBatch]) -> dict[str, bool]:
 def input_key(url: str) -> bytes:
     """A url in 16 bytes (BLAKE2b, 128 bits: no two urls share one in practice). A run holds the state it skips
     by under these, since a source listed whole (a local tree) needs the state of every file it ever listed."""
-    return hashlib.blake2b(url.encode(), digest_size=16).digest()
+    return hashlib.blake2b(url.encode("utf-8", "surrogateescape"), digest_size=16).digest()  # a raw local name too
 
 
 def version_key(size: int, version: str | None) -> bytes:

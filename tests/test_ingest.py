@@ -341,6 +341,22 @@ def test_quarantine_keeps_good_data_and_exits_3(tmp_path, capsys):
     assert ingest(src, "--lake", lake) == 0
 
 
+def test_a_file_whose_name_is_not_utf8_is_quarantined_and_the_rest_lands(tmp_path):
+    """Linux lets a name hold any bytes; the lake's text (log.file.path, the state) cannot. The file is
+    quarantined with what to do, every run until it is renamed, and never stops the run."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    good = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "good"), [record(eid="g")])
+    misnamed = os.fsencode(good.parent) + b"/bad\xff_name.json.gz"
+    with open(misnamed, "wb") as fh:
+        fh.write(gzip.compress(json.dumps({"Records": [record(eid="m")]}).encode()))
+    for run in range(2):  # the second run has state to skip by: the name is hashed as its bytes
+        assert ingest(src, "--lake", lake) == 3
+        assert (last_run(lake)["files_quarantined"], last_run(lake)["files_skipped"]) == (1, run)
+    assert [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")] == ["g"]
+    assert [(e["source"].rsplit("/", 1)[1], e["reason"]) for e in quarantine(lake)] == [
+        ("bad\\xff_name.json.gz", "the file name is not valid UTF-8: rename the file")] * 2
+
+
 def test_scope_filters_by_event_time_account_and_region(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     for day in ("2026-10-31", "2026-11-01", "2026-11-02"):
