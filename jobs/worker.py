@@ -80,14 +80,13 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     started = time.perf_counter()
     arrow_gives_back()  # once per process, before its first batch allocates anything
     result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
+    state = {f.url: {"url": f.url, "size": f.size, "version": f.version, "status": "ingested", "records": 0,
+                     "rejected": 0} for f in batch.files}
     misnamed = [f for f in batch.files if not _utf8(f.url)]
     if misnamed:  # such a local file opens, but its name cannot be the lake's text (log.file.path, the state)
         batch = Batch([f for f in batch.files if _utf8(f.url)], [f for f in batch.context if _utf8(f.url)])
-    state = {f.url: {"url": f.url, "size": f.size, "version": f.version, "status": "ingested", "records": 0,
-                     "rejected": 0} for f in batch.files}
     for f in misnamed:  # quarantined until renamed: as UNREADABLE, it is never skipped as done
-        shown = f.url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        state[f.url] = {"url": shown, "size": f.size, "version": f.version, "records": 0, "rejected": 0}
+        state[f.url]["url"] = f.url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         _quarantine_file(result, state[f.url], "the file name is not valid UTF-8: rename the file", UNREADABLE)
     contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
     sizes = [read.json_size(d) if isinstance(d := contents[f.url], bytes) else 0 for f in batch.files]
@@ -152,7 +151,6 @@ def _process_chunk(part: str, chunk: Batch, contents: dict[str, bytes | Exceptio
         except ValueError as exc:
             _quarantine_file(result, state[f.url], f"cannot read the file: {exc}")
             continue
-        del data
         result.counts.files_read += 1
         state[f.url]["records"] = len(parsed.records)
         names, parts = by_table[parsed.table]
