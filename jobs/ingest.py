@@ -22,7 +22,7 @@ from pathlib import Path
 from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_folders
 from jobs.listing import listed_again
 from jobs.errors import RunError
-from jobs.lake import PARTITION, input_key, open_lake, version_key
+from jobs.lake import PARTITION, fragment_rows, input_key, open_lake, version_key
 from jobs.storage import S3Options
 
 #: Decompressed JSON per batch, as estimated from the files' sizes (see Inflation): a worker's memory follows
@@ -423,6 +423,7 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
     config = {"threads": max(1, opts.workers), "memory_limit": opts.memory_limit,
               "temp_directory": str(tmp / "spill"), "autoinstall_known_extensions": False,
               "autoload_known_extensions": False}
+    fragment = fragment_rows(n for parts in staged.values() for _, n in parts)
     replace = []
     for (table, day), parts in sorted(staged.items()):
         staged_rows = sum(n for _, n in parts)
@@ -433,7 +434,8 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
         try:
             con.execute("SET TimeZone = 'UTC'")
             lake.attach(con)
-            built = lake.build_partition(con, run_id, table, day, sorted(p for p, _ in parts), opts.full_refresh)
+            built = lake.build_partition(con, run_id, table, day, sorted(p for p, _ in parts), opts.full_refresh,
+                                         fragment)
         finally:
             con.close()
         before, after = built if built else (0, 0)

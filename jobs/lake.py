@@ -61,8 +61,20 @@ DELTA_ENCODED: dict[str, dict[str, str]] = {
 }
 #: A partition holds at most this many files; a commit that would leave more compacts it into one.
 MAX_FILES_PER_PARTITION = 32
-#: New part files smaller than this (late deliveries spilling into a neighbouring day) are merged into one.
+#: New part files smaller than this (late deliveries spilling into a neighbouring day) are merged into one,
+#: and smaller than half the run's largest part file (`fragment_rows`).
 SMALL_FILE_ROWS = 4_096
+
+
+def fragment_rows(part_rows: Iterable[int]) -> int:
+    """Rows under which a run's new part file is a fragment, to be merged with the partition's other fragments.
+
+    Half the run's largest part file, which is about what a full batch writes: below it a file holds the tail
+    of a batch that crossed into another day, or late deliveries. Batches of big events hold fewer rows, and a
+    fixed count would have the driver re-sort whole batches' worth of them (policy documents: 71K of 250K events,
+    commit 1.2 → 2.3 s).
+    """
+    return min(SMALL_FILE_ROWS, max(part_rows, default=0) // 2)
 
 
 def _sql_path(dotted: str) -> str:
@@ -148,11 +160,11 @@ class Change:
 
 
 def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existing: list[str], new: list[str],
-                   out_dir: Path, rows: Callable[[list[str]], int]) -> Change | None:
+                   out_dir: Path, rows: Callable[[list[str]], int], fragment: int) -> Change | None:
     """Decide a partition's next file set, writing as little as possible; shared by the local and S3 lakes.
 
     New part files (already final: sorted, zstd) are moved into `out_dir`, only a new file holding
-    duplicates is rewritten without them, and small new fragments are merged into one file. Past
+    duplicates is rewritten without them, and new files under `fragment` rows are merged into one file. Past
     MAX_FILES_PER_PARTITION the whole partition is compacted into one new file, superseding the existing
     ones. None when every new row is already there.
     """
@@ -171,7 +183,7 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
             con.execute(without_rows_sql(f, losers[f], str(dest)))
         else:
             continue  # every row of it was already in the lake
-        (small if pq.read_metadata(dest).num_rows < SMALL_FILE_ROWS else adds).append(str(dest))
+        (small if pq.read_metadata(dest).num_rows < fragment else adds).append(str(dest))
     if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
         merged = out_dir / f"part-{run}-small.parquet"
         con.execute(compact_sql(table, small, str(merged)))
@@ -322,7 +334,7 @@ class Lake(StateReader):
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
-                        new: list[str], replace: bool) -> tuple[int, int] | None:
+                        new: list[str], replace: bool, fragment: int) -> tuple[int, int] | None:
         """Assemble the partition's next file set aside: kept files hard-linked, new ones moved in.
 
         Returns (rows before, rows after), or None when every new row was a duplicate and the
@@ -330,7 +342,8 @@ class Lake(StateReader):
         """
         existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
-        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, parquet_rows)
+        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, parquet_rows,
+                                fragment)
         if change is None:
             shutil.rmtree(out_dir, ignore_errors=True)
             return None

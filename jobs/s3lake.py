@@ -145,10 +145,11 @@ class S3Lake(StateReader):
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
-                        new: list[str], replace: bool) -> tuple[int, int] | None:
+                        new: list[str], replace: bool, fragment: int) -> tuple[int, int] | None:
         existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
-        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self._rows)
+        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self._rows,
+                                fragment)
         if change is None:
             shutil.rmtree(out_dir, ignore_errors=True)
             return None

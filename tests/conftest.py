@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import uuid
@@ -10,11 +11,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from jobs import read
 from jobs.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 SAMPLE = ROOT / "data" / "sample"
+
+
+@functools.cache
+def extractor() -> read.Extractor:
+    """One extractor for every test, as a worker keeps one for all its batches: each must read its own."""
+    return read.Extractor()
 
 
 def shared_path(*parts: str) -> Path:

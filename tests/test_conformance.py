@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from jobs import read
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, extractor, shared_path
 from transforms.normalize import normalize
 
 # peer field → our field, where the names differ (prefix renames apply to everything under them)
@@ -153,7 +153,7 @@ def normalized(records: list[bytes]) -> list[dict]:
     out = []
     for rec in records:
         parsed = read.split(rec)
-        frame = read.Extractor().extract(read.records_table(["peer"], [parsed]), parsed.table)
+        frame = extractor().extract(read.records_table(["peer"], [parsed]), parsed.table)
         good, bad = read.validate(frame, parsed.table)
         assert bad.height == 0, bad["reason"].to_list()
         rows = normalize(good.lazy(), parsed.table).collect().to_dicts()

@@ -299,6 +299,29 @@ def test_a_partition_never_holds_more_than_the_file_bound(tmp_path):
         f"e{n}" for n in range(MAX_FILES_PER_PARTITION + 2))
 
 
+def test_fragments_are_files_under_half_the_runs_largest_and_only_they_are_merged(tmp_path, monkeypatch):
+    """One file per batch: a's batch writes 8 events of Nov 1st, so the pieces of Nov 1st that b, c and d
+    (delivered into Nov 2nd's folder) write are fragments under 4 rows: c's 2 and d's 1 become one file, b's 5
+    stay as written, as a's 8 do (under SMALL_FILE_ROWS all, every one would have been re-sorted)."""
+    from jobs import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "BATCH_FILES", 1)
+    monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 10)
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(eid=f"a{n}") for n in range(8)])
+    for name, late in (("b", 5), ("c", 2), ("d", 1)):
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-02", name),
+              [record(time="2026-11-01T23:59:00Z", eid=f"{name}{n}") for n in range(late)]
+              + [record(time="2026-11-02T01:00:00Z", eid=f"{name}-next")])
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+    day = lake / "events" / "event_date=2026-11-01"
+    held = sorted((p.name.endswith("-small.parquet"), pq.read_metadata(p).num_rows) for p in day.glob("*.parquet"))
+    assert held == [(False, 5), (False, 8), (True, 3)]
+    assert lake_mod.fragment_rows([8, 5, 2, 1, 1, 1, 1]) == 4 and lake_mod.fragment_rows([]) == 0
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS WHERE event_date = '2026-11-01'")) == sorted(
+        [f"a{n}" for n in range(8)] + [f"b{n}" for n in range(5)] + ["c0", "c1", "d0"])
+
+
 def test_late_event_lands_in_its_own_day(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(time="2026-11-01T12:00:00Z", eid="noon")])

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from jobs import read
-from tests.conftest import record
+from tests.conftest import extractor, record
 
 EVENTS = [record("RunInstances", eid="e1"), record("StopInstances", eid="e2")]
 
@@ -111,7 +111,7 @@ def test_zip_and_tar_given_by_mistake():
 
 def _extract(records: list[bytes]) -> tuple[pl.DataFrame, pl.DataFrame]:
     table = read.records_table(["f"], [read.Parsed("events", records)])
-    return read.validate(read.Extractor().extract(table, "events"), "events")
+    return read.validate(extractor().extract(table, "events"), "events")
 
 
 def test_record_level_validation_reasons():
@@ -164,3 +164,21 @@ def test_json_size_is_known_from_the_gzip_trailer_before_decompressing():
     assert read.json_size(packed) == len(text) > 10 * len(packed)
     assert read.json_size(text) == len(text)  # a plain file is its own size
     assert read.json_size(b"\x1f\x8b") == 2  # too short to hold a trailer: counted as it is
+
+
+def test_one_extractor_reads_each_batch_it_is_given_not_the_one_before():
+    """The extraction queries are prepared once per worker over one registered feed: each batch, of either table
+    and any size, must come back as itself (a prepared statement over a registered Arrow table would not)."""
+    one = read.Extractor()
+
+    def ids(names: list[str]) -> list[str]:
+        table = read.records_table(["f"], [read.Parsed("events", [json.dumps(record(eid=n)).encode() for n in names])])
+        return one.extract(table, "events")["eventID"].to_list()
+    assert ids(["a", "b"]) == ["a", "b"]
+    assert ids(["c", "d", "e"]) == ["c", "d", "e"]
+    digest = read.records_table(["d"], [read.Parsed("digests", [json.dumps(
+        {"digestEndTime": "2026-11-01T01:00:00Z", "digestS3Object": "x/y.json.gz"}).encode()])])
+    assert one.extract(digest, "digests")["digestS3Object"].to_list() == ["x/y.json.gz"]
+    assert ids(["f"]) == ["f"]
+    columns = one.extract(read.records_table(["f"], [read.Parsed("events", [b"{}"])]), "events").columns
+    assert "sharedEventId" in columns and not any(c.endswith("_1") for c in columns)

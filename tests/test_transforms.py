@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from jobs import read
 from transforms import normalize as norm
 from transforms.schema import FIELDS, FILE, RAW, TABLES, arrow_schema, fields
-from tests.conftest import record
+from tests.conftest import extractor, record
 
 
 def normalized(records: list[dict | bytes]) -> list[dict]:
     raw = [r if isinstance(r, bytes) else json.dumps(r).encode() for r in records]
-    frame = read.Extractor().extract(read.records_table(["f"], [read.Parsed("events", raw)]), "events")
+    frame = extractor().extract(read.records_table(["f"], [read.Parsed("events", raw)]), "events")
     good, bad = read.validate(frame, "events")
     assert bad.height == 0, bad["reason"].to_list()
     return norm.normalize(good.lazy(), "events").collect().to_dicts()
@@ -77,7 +77,7 @@ def test_every_field_reads_declared_inputs_and_every_rule_has_a_field():
     assert set(norm.RULES) <= {f.name for f in FIELDS}
     # the Parquet schema is what normalize produces, nested the same way
     for table, rec in (("events", record()), ("digests", {"digestEndTime": "2026-11-01T00:00:00Z"})):
-        frame = read.Extractor().extract(read.records_table(["f"], [read.Parsed(table, [json.dumps(rec).encode()])]),
+        frame = extractor().extract(read.records_table(["f"], [read.Parsed(table, [json.dumps(rec).encode()])]),
                                          table)
         produced = norm.normalize(read.validate(frame, table)[0].lazy(), table)
         assert _polars_paths(produced.collect_schema()) == _arrow_paths(arrow_schema(table))
