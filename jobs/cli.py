@@ -10,8 +10,10 @@ import argparse
 import datetime as dt
 import errno
 import os
+import re
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from jobs.errors import RunError, UsageError
 
@@ -41,6 +43,42 @@ def _positive(value: str) -> int:
     return n
 
 
+#: What DuckDB takes as a memory limit: a number and a unit (1GB, 512 MiB, 1.5gb) or a share of the RAM (50%).
+_MEMORY = re.compile(r"\s*(\d+(\.\d+)?)\s*(%|[kmgt]i?b|b|bytes|(kilo|mega|giga|tera)bytes)\s*", re.IGNORECASE)
+
+
+def _memory(value: str) -> str:
+    """Checked when the command is read: DuckDB would only refuse it at the commit, after every input was read."""
+    m = _MEMORY.fullmatch(value)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a memory size (e.g. 1GB, 512MB, 50%): {value!r}")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL (e.g. http://127.0.0.1:9000): {value!r}")
+    return value
+
+
+def _directory(value: str) -> str:
+    """A directory the command writes into: it may not exist yet, but must not be a file."""
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"{value} is a file, not a directory")
+    return value
+
+
+def _new_file(value: str) -> str:
+    """A file the command writes at its end: checked before a long run, not after it."""
+    parent = os.path.dirname(os.path.abspath(value))
+    if os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"cannot write {value}: it is a directory")
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {value}: there is no directory {parent}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trailhouse", description="AWS CloudTrail → a Parquet security lake.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -55,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     ing.add_argument("--full-refresh", action="store_true", help="forget what was ingested and rebuild")
     ing.add_argument("--no-original", action="store_true", help="do not store event.original")
-    ing.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for partition merges (default 1GB)")
+    ing.add_argument("--memory-limit", type=_memory, default="1GB",
+                     help="DuckDB memory limit for partition merges (default 1GB)")
     ing.add_argument("--executor", choices=("local", "dask"), default="local",
                      help="run batches in local processes (default) or on a Dask cluster")
     ing.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -66,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
     _s3_options(ing, sources=True)
 
     gen = sub.add_parser("generate", help="write a synthetic CloudTrail bucket in S3 layout")
-    gen.add_argument("--out", required=True, help="output directory")
+    gen.add_argument("--out", type=_directory, required=True, help="output directory")
     gen.add_argument("--events", type=_positive, required=True, help="number of events")
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--accounts", type=_positive, default=2)
@@ -89,18 +128,20 @@ def parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboards", help="dashboard datasets (Parquet, CSV), charts (PNG) and an offline report")
     dash.add_argument("--lake", required=True)
-    dash.add_argument("--out", required=True, metavar="DIR", help="where datasets/, charts/ and index.html go")
+    dash.add_argument("--out", type=_directory, required=True, metavar="DIR",
+                      help="where datasets/, charts/ and index.html go")
     dash.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
     dash.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _s3_options(dash)
 
     bench = sub.add_parser("bench", help="measure ingest against the DuckDB-only load, per-event Python, the floor")
     bench.add_argument("--events", type=_positive, default=1_000_000)
-    bench.add_argument("--workdir", default=".bench", help="where the generated bucket is cached (default .bench)")
+    bench.add_argument("--workdir", type=_directory, default=".bench",
+                       help="where the generated bucket is cached (default .bench)")
     bench.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     bench.add_argument("--repeat", type=_positive, default=1,
                        help="run each row N times and report the median (the machine's noise is ±10–15 %%)")
-    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument("--json", type=_new_file, metavar="FILE", help="also write the figures as JSON")
 
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
     cat.add_argument("--lake", required=True)
@@ -112,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
 def _s3_options(p: argparse.ArgumentParser, sources: bool = False) -> None:
     g = p.add_argument_group("S3", "the standard AWS credential chain applies: environment, profile, instance role")
     g.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile (default: AWS_PROFILE)")
-    g.add_argument("--endpoint-url", default=None, metavar="URL",
+    g.add_argument("--endpoint-url", type=_endpoint, default=None, metavar="URL",
                    help="S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     if sources:
         g.add_argument("--requester-pays", action="store_true", help="the trail bucket is requester-pays")
@@ -146,10 +187,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILURE
         return _internal(exc)
     except KeyboardInterrupt:
-        print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
-        return 130
+        return _interrupted()
     except Exception as exc:
+        if _query_interrupted(exc):
+            return _interrupted()
         return _internal(exc)
+
+
+def _interrupted() -> int:
+    print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
+    return 130
+
+
+def _query_interrupted(exc: Exception) -> bool:
+    """DuckDB turns a Ctrl-C during a query (a partition merge) into an error of its own, not KeyboardInterrupt."""
+    return type(exc).__name__ == "InterruptException" or (
+        isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
 
 
 def _out_of_space(exc: BaseException) -> bool:
@@ -197,6 +250,11 @@ def _ingest(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from jobs.generate import Spec, generate
 
+    try:
+        args.start + dt.timedelta(days=args.days + 1)  # deliveries run into the day after
+    except OverflowError:
+        raise UsageError(f"--start {args.start} with --days {args.days} runs past 9999-12-31: "
+                         "choose an earlier --start") from None
     spec = Spec(events=args.events, seed=args.seed, accounts=args.accounts, regions=args.regions,
                 days=args.days, start=args.start)
     stats = generate(spec, args.out)

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -372,31 +373,44 @@ def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iter
     before = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
-        with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn")) as pool:
-            # a bounded window of batches in flight: a finished batch's result is let go once yielded, so the
-            # driver holds O(workers) results, not one per batch of a million-file backfill
-            todo = iter(enumerate(batches))
-            pending = {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 2 * opts.workers)}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        r = fut.result()
-                    except Exception as exc:  # a bug or a dead worker, never bad input
-                        for other in pending:
-                            other.cancel()
-                        if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
-                            raise
-                        raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
-                    pending |= {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 1)}
-                    yield r
-                del done
+        with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn"),
+                                 initializer=ignore_interrupt) as pool:
+            try:
+                yield from _pool_results(pool, batches, opts, staging)
+            except BaseException:  # Ctrl-C or a failed batch: the queued batches are dropped, running ones end
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         for k, v in before.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def ignore_interrupt() -> None:
+    """A worker leaves Ctrl-C to its driver, which stops the run (a terminal sends it to every process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_results(pool: ProcessPoolExecutor, batches: Iterator[Batch], opts: Options,
+                  staging: str) -> Iterator[BatchResult]:
+    """Results as batches finish, with a bounded window of batches in flight: a finished batch's result is let
+    go once yielded, so the driver holds O(workers) results, not one per batch of a million-file backfill."""
+    todo = iter(enumerate(batches))
+    pending = {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 2 * opts.workers)}
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            try:
+                r = fut.result()
+            except Exception as exc:  # a bug or a dead worker, never bad input
+                if isinstance(exc, OSError):  # e.g. the disk is full: said as such by the CLI
+                    raise
+                raise RunError(f"a worker failed: {type(exc).__name__}: {exc}") from exc
+            pending |= {pool.submit(process_batch, n, b, opts, staging) for n, b in islice(todo, 1)}
+            yield r
+        del done
 
 
 def per_worker(results: list[BatchResult]) -> dict[str, dict]:

@@ -450,13 +450,38 @@ def test_org_trail_insight_and_digest(tmp_path):
     (["ingest", "{src}", "--lake", "{lake}", "--since", "2026-13-01"], "not a date"),
     (["ingest", "{src}", "--lake", "{lake}", "--workers", "0"], "whole number"),
     (["ingest", "{src}", "--lake"], "expected one argument"),
+    # refused when the command is read, not after every input was read (the commit's DuckDB would refuse them)
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "abc"], "not a memory size (e.g. 1GB"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "0GB"], "not a memory size"),
+    (["ingest", "s3://b/p", "--lake", "{lake}", "--endpoint-url", "notaurl"], "not an http(s) URL"),
+    (["generate", "--out", "{file}", "--events", "10"], "is a file, not a directory"),
+    (["bench", "--workdir", "{file}", "--events", "10"], "is a file, not a directory"),
+    (["bench", "--json", "{lake}/no/such/dir/x.json", "--events", "10"], "there is no directory"),
+    (["dashboards", "--lake", "{lake}", "--out", "{file}"], "is a file, not a directory"),
 ])
 def test_argument_errors_exit_2(tmp_path, capsys, args, message):
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(SystemExit) as exc:
-        main([a.format(src=SAMPLE, lake=tmp_path / "lake") for a in args])
+        main([a.format(src=SAMPLE, lake=tmp_path / "lake", file=tmp_path / "a-file") for a in args])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "lake").exists()
+
+
+@pytest.mark.parametrize("limit", ["1GB", "512 MiB", "1.5gb", "50%", "2 gigabytes"])
+def test_memory_limits_duckdb_takes_are_taken(limit):
+    import duckdb
+
+    from jobs.cli import parser
+
+    assert parser().parse_args(["ingest", "s", "--lake", "l", "--memory-limit", limit]).memory_limit == limit
+    duckdb.connect(config={"memory_limit": limit}).close()  # and DuckDB takes it
+
+
+def test_a_start_past_the_calendar_is_a_usage_error(tmp_path, capsys):
+    assert main(["generate", "--out", str(tmp_path / "g"), "--events", "10", "--start", "9999-12-31"]) == 2
+    assert "runs past 9999-12-31: choose an earlier --start" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
 
 
 def test_configuration_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch):

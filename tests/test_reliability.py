@@ -293,3 +293,55 @@ def test_an_input_that_cannot_be_opened_is_quarantined_and_retried(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr  # tried again, now that it can be read
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["locked", "ok"]
+
+
+def test_ctrl_c_while_workers_read_is_one_line_exit_130_and_a_rerun_completes(tmp_path):
+    """A terminal's Ctrl-C reaches the driver and its workers (one process group): the driver alone answers,
+    with one line, its workers end quietly (a worker that took it as its own printed a traceback and broke the
+    pool), and the lake is as it was."""
+    import signal
+    import time
+
+    from jobs.generate import Spec, generate
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    generate(Spec(events=60_000, seed=3, accounts=2, regions=2, days=2), str(src))
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "ingest", str(src), "--lake", str(lake),
+                             "--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((lake / "_staging").rglob("*.parquet")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the workers have written their first part files
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    workers = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    for pid in workers:  # the workers alone: they leave it to the driver and go on
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert proc.poll() is None and all(Path(f"/proc/{pid}").exists() for pid in workers), proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: every process of the group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["trailhouse: interrupted; nothing was committed by this run"], err
+    assert not (lake / "events").exists() or not any((lake / "events").iterdir())
+    assert ingest(src, "--lake", lake) == 0
+    assert last_run(lake)["events_written"] == sql(lake, "SELECT count(DISTINCT event.id) FROM EVENTS")[0][0] > 59_000
+
+
+def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt_not_an_internal_error(tmp_path):
+    """DuckDB answers a Ctrl-C during a query (a partition merge at commit) with an error of its own, which the
+    CLI must count as the interrupt it is (exit 130), not as a bug (exit 1)."""
+    import signal
+
+    from jobs.cli import _query_interrupted
+
+    con = duckdb.connect(config={"temp_directory": str(tmp_path / "spill")})  # not .tmp/ in the working directory
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(Exception) as caught:  # a sort like a merge's: DuckDB looks for the interrupt between steps
+        con.execute(f"COPY (SELECT range AS x, md5(range::VARCHAR) AS m FROM range(3000000) ORDER BY m) "
+                    f"TO '{tmp_path / 'merged.parquet'}'")
+    assert _query_interrupted(caught.value)
+    threading.Timer(0.2, con.interrupt).start()  # the same asked of the connection
+    with pytest.raises(Exception) as caught:
+        con.execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
+    assert _query_interrupted(caught.value)
+    assert not _query_interrupted(RuntimeError("something else"))
