@@ -1,7 +1,8 @@
 """`trailhouse` command line.
 
 Exit status: 0 everything ingested; 3 committed, but some input was quarantined;
-2 usage or configuration error, nothing written; 1 failure, nothing half-written.
+2 usage or configuration error, nothing written; 1 failure, nothing half-written;
+130 interrupted. A reader that stops reading the output (`| head`) ends a command quietly, exit 0.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import errno
 import os
 import re
+import select
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -173,7 +175,14 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that left (`| head`) is found here, not by the interpreter at exit
+        return code
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _internal(exc)
+        _silence_stdout()
+        return EXIT_OK
     except UsageError as exc:
         print(f"trailhouse: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -203,6 +212,26 @@ def _query_interrupted(exc: Exception) -> bool:
     """DuckDB turns a Ctrl-C during a query (a partition merge) into an error of its own, not KeyboardInterrupt."""
     return type(exc).__name__ == "InterruptException" or (
         isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll(2) reports POLLERR on such a pipe's write
+    end): the reader had all it wanted, as `head` does, and no worker's or socket's broken pipe is taken for it."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced or closed: not a pipe we write to
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that what is still buffered does not fail again at exit
+    ("Exception ignored … BrokenPipeError")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _out_of_space(exc: BaseException) -> bool:

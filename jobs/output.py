@@ -35,11 +35,18 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
     except duckdb.Error as exc:
         raise UsageError(str(exc).strip().splitlines()[0]) from None
     if not output:
-        with open(target, "rb") as fh:
+        _copy_to_stdout(target)
+
+
+def _copy_to_stdout(path: str) -> None:
+    """Stream a result file to standard output, and remove it even when the reader leaves early (`| head`)."""
+    try:
+        with open(path, "rb") as fh:
             sys.stdout.flush()
             shutil.copyfileobj(fh, sys.stdout.buffer)
             sys.stdout.buffer.flush()
-        os.unlink(target)
+    finally:
+        os.unlink(path)
 
 
 def _table(rel: duckdb.DuckDBPyRelation, max_rows: int) -> str:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
-from tests.conftest import SAMPLE, ingest, record, s3fs_client, shared_path, trail_path, write
+from tests.conftest import ROOT, SAMPLE, ingest, record, s3fs_client, shared_path, trail_path, write
 
 ACCT, OTHER = "111122223333", "444455556666"
 T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -258,3 +264,45 @@ def test_s3_lake_is_queried_through_s3fs(tmp_path, s3, capsys):
     assert remote == capsys.readouterr().out and remote.splitlines()[1].split(",")[0] != "0"
     assert main(["findings", "--lake", "s3://lakes/prod", "--format", "csv"]) == 0
 
+
+@pytest.fixture(scope="module")
+def sample_lake(tmp_path_factory) -> Path:
+    """The sample ingested once; a test that damages a lake damages its own copy."""
+    lake = tmp_path_factory.mktemp("sample") / "lake"
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
+    return lake
+
+
+def buffered_env() -> dict[str, str]:
+    """The environment with standard output buffered, as a user's is (PYTHONUNBUFFERED would hide a failed
+    flush at exit)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.parametrize("args", [("sql", "--format", "csv", "SELECT * FROM events"),
+                                  ("sql", "--format", "json", "SELECT * FROM events"), ("findings",)])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(sample_lake, tmp_path, args):
+    work = tmp_path / "tmp"
+    work.mkdir()
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # one page: the output cannot fit before the reader leaves
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", args[0], "--lake", str(sample_lake), *args[1:]],
+                            cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                            env={**buffered_env(), "TMPDIR": str(work)})
+    os.close(write_end)
+    assert os.read(read_end, 100)  # `| head -c 100`
+    os.close(read_end)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""  # no "internal error", no "Exception ignored … BrokenPipeError" at exit
+    assert list(work.iterdir()) == []  # the result file written for the copy is gone too
+
+
+@pytest.mark.parametrize("args", [("sql", "SELECT 42"), ("sql", "--format", "csv", "SELECT 42"), ("findings",)])
+def test_a_reader_gone_before_any_output_ends_the_command_quietly(sample_lake, args):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| true`: what is still buffered at exit must not fail a second time
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", args[0], "--lake", str(sample_lake), *args[1:]],
+                          cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, env=buffered_env())
+    os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
