@@ -294,13 +294,13 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _connect(args: argparse.Namespace, database: str = ":memory:"):
     from jobs.storage import explain, filesystem
-    from queries import LakeNotFound, connect
+    from queries import LakeError, connect
 
     lake = args.lake
     try:
         fs, _ = filesystem(lake, _s3(args))
         return connect(lake, database, fs)
-    except LakeNotFound as exc:
+    except LakeError as exc:
         raise UsageError(str(exc)) from None
     except Exception as exc:
         reason = explain(exc, lake)

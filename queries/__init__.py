@@ -7,6 +7,7 @@ registered as a DuckDB filesystem: no DuckDB extension is downloaded.
 
 from __future__ import annotations
 
+import os
 import re
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -23,8 +24,16 @@ HERE = Path(__file__).parent
 TABLES = ("events", "digests")
 
 
-class LakeNotFound(Exception):
+class LakeError(Exception):
+    """The lake cannot be queried as it stands; the message says why and what to do."""
+
+
+class LakeNotFound(LakeError):
     """The lake has no events to query."""
+
+
+class LakeUnreadable(LakeError):
+    """A directory of the lake cannot be listed, so a query would silently miss what it holds."""
 
 
 def view_names() -> list[str]:
@@ -84,14 +93,42 @@ def connect(lake: str, database: str = ":memory:",
             fs: fsspec.AbstractFileSystem | None = None) -> duckdb.DuckDBPyConnection:
     """A connection with every view registered over the lake (`fs`: how to reach it, when not the default)."""
     fs, root = _location(lake, fs)
-    if not fs.glob(f"{root}/events/*/*.parquet"):
+    if root.startswith("/"):
+        _entries(root)  # a lake that cannot be read at all is named as such, not taken for one without events
+    present = {t for t in TABLES if _has_parts(fs, root, t)}
+    if "events" not in present:
         raise LakeNotFound(f"no events in {lake}: run `trailhouse ingest … --lake {lake}` first")
     con = duckdb.connect(database, config={"autoinstall_known_extensions": False,
                                            "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
     if not root.startswith("/"):
         con.register_filesystem(fs)
-    missing = {t for t in TABLES if not fs.glob(f"{root}/{t}/*/*.parquet")}
+    missing = set(TABLES) - present
     for name in creation_order():
         con.execute(empty_table_sql(name) if name in missing else view_sql(name, root))
     return con
+
+
+def _has_parts(fs: fsspec.AbstractFileSystem, root: str, table: str) -> bool:
+    """Whether the table has a part file.
+
+    A glob skips a directory it cannot list, fsspec's as DuckDB's in the views: a query would answer from the
+    other partitions as if they were the whole lake. So a local lake is listed here partition by partition, and
+    one that cannot be listed is an error. (S3 grants access by prefix, not by directory: it keeps the glob.)
+    """
+    if not root.startswith("/"):
+        return bool(fs.glob(f"{root}/{table}/*/*.parquet"))
+    parts = [e.name.endswith(".parquet") for d in _entries(f"{root}/{table}") if d.is_dir() for e in _entries(d.path)]
+    return any(parts)
+
+
+def _entries(path: str) -> list[os.DirEntry]:
+    """A local directory's entries: none when it does not exist, LakeUnreadable when it cannot be listed."""
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise LakeUnreadable(f"cannot read {path} ({exc.strerror or exc}): a query would silently leave out what "
+                             "it holds; give the user running trailhouse read access to it, then run again") from None

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -273,6 +274,28 @@ def sample_lake(tmp_path_factory) -> Path:
     return lake
 
 
+def cli(*args: str | Path, prefix: tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
+    """trailhouse as a user runs it: its own process, its exit status, its stderr."""
+    return subprocess.run([*prefix, sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, **kwargs)
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trailhouse: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def as_a_user(*probe: str | Path) -> tuple[str, ...]:
+    """The command prefix that runs without root's power over permissions (as a user would); skips the test
+    when the probe, which the permissions should refuse, succeeds all the same: they cannot be denied here."""
+    prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all", "--") \
+        if os.geteuid() == 0 and shutil.which("setpriv") else ()
+    if subprocess.run([*prefix, *map(str, probe)], capture_output=True).returncode == 0:
+        pytest.skip(f"`{' '.join(map(str, probe))}` is allowed to this user: permissions cannot be denied here")
+    return prefix
+
+
 def buffered_env() -> dict[str, str]:
     """The environment with standard output buffered, as a user's is (PYTHONUNBUFFERED would hide a failed
     flush at exit)."""
@@ -306,3 +329,28 @@ def test_a_reader_gone_before_any_output_ends_the_command_quietly(sample_lake, a
                           cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, env=buffered_env())
     os.close(write_end)
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_an_unreadable_partition_or_lake_is_an_error_not_a_partial_answer(sample_lake, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(sample_lake, lake)
+    day = lake / "events" / "event_date=2026-11-01"
+    day.chmod(0)
+    try:
+        user = as_a_user("ls", day)
+        for args in (("sql", "--lake", lake, "SELECT count(*) FROM events"), ("findings", "--lake", lake),
+                     ("dashboards", "--lake", lake, "--out", tmp_path / "out"),
+                     ("catalog", "--lake", lake, "--db", tmp_path / "trail.duckdb")):
+            proc = cli(*args, prefix=user)
+            assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout)
+            line = one_line(proc.stderr)
+            assert f"cannot read {day} (Permission denied)" in line and "read access" in line
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]  # no report, no catalog, no .tmp
+        day.chmod(0o755)
+        lake.chmod(0)
+        proc = cli("sql", "--lake", lake, "SELECT count(*) FROM events", prefix=user)
+        assert proc.returncode == 2 and "no events" not in proc.stderr
+        assert f"cannot read {lake} (Permission denied)" in one_line(proc.stderr)
+    finally:
+        lake.chmod(0o755)
+        day.chmod(0o755)
