@@ -242,12 +242,13 @@ def _out_of_space(exc: BaseException) -> bool:
 
 def _internal(exc: Exception) -> int:
     """A bug: say so in one line, keep the traceback for whoever asks."""
+    from jobs.errors import lake_file_problem
     from jobs.storage import explain
 
     if os.environ.get("TRAILHOUSE_DEBUG"):
         raise exc
-    reason = explain(exc)
-    if reason:  # S3 credentials, permissions, endpoint: the user's to fix
+    reason = explain(exc) or lake_file_problem(exc)
+    if reason:  # S3 credentials, permissions, endpoint, a damaged or locked lake file: the user's to fix
         print(f"trailhouse: {reason}", file=sys.stderr)
         return EXIT_USAGE
     print(f"trailhouse: internal error: {type(exc).__name__}: {exc} "

@@ -1,5 +1,9 @@
 """Errors that end a run with a one-line message instead of a traceback."""
 
+from __future__ import annotations
+
+import re
+
 
 class UsageError(Exception):
     """Bad arguments or configuration; nothing was written (exit 2)."""
@@ -7,3 +11,27 @@ class UsageError(Exception):
 
 class RunError(Exception):
     """The run could not complete; nothing was half-written and a rerun is safe (exit 1)."""
+
+
+#: DuckDB's messages for a Parquet file it cannot use, with the file's path: they reach the user from any
+#: command that reads the lake (a query, a dashboard, an ingest merging into a partition).
+_NOT_PARQUET = re.compile(r"No magic bytes found at end of file '(?P<a>[^']+)'"
+                          r"|File '(?P<b>[^']+)' too small to be a Parquet file"
+                          r"|Failed to read file \"(?P<c>[^\"]+\.parquet)\""
+                          r"|Could not read enough bytes from file \"(?P<d>[^\"]+\.parquet)\"")
+_NO_ACCESS = re.compile(r"Cannot open file \"(?P<path>[^\"]+)\": Permission denied")
+
+
+def lake_file_problem(exc: BaseException) -> str | None:
+    """A one-line reason and fix for a file DuckDB could not use (not Parquet, no permission); None when the
+    error is not that. A damaged or locked lake file is the user's to fix, not a bug: say which file and how."""
+    text = str(exc)
+    if m := _NOT_PARQUET.search(text):
+        path = next(p for p in m.groups() if p)
+        return (f"{path} is not a valid Parquet file (truncated or corrupted): rebuild the lake from its sources "
+                "with `trailhouse ingest SOURCE … --lake LAKE --full-refresh`, or restore that file from a backup "
+                "(deleting it loses the events it holds)")
+    if m := _NO_ACCESS.search(text):
+        return (f"cannot open {m['path']}: permission denied; give the user running trailhouse access to it "
+                "(and to the directories above it), then run again")
+    return None

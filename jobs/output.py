@@ -10,7 +10,7 @@ from typing import TextIO
 
 import duckdb
 
-from jobs.errors import UsageError
+from jobs.errors import UsageError, lake_file_problem
 
 _COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet, COMPRESSION zstd"}
 
@@ -33,7 +33,7 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
         target = output or tempfile.mktemp(suffix="." + fmt)
         con.execute(f"COPY (SELECT * FROM _result) TO '{target.replace(chr(39), chr(39) * 2)}' ({_COPY[fmt]})")
     except duckdb.Error as exc:
-        raise UsageError(str(exc).strip().splitlines()[0]) from None
+        raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
     if not output:
         _copy_to_stdout(target)
 

@@ -20,7 +20,7 @@ import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
-from tests.conftest import ROOT, SAMPLE, ingest, record, s3fs_client, shared_path, trail_path, write
+from tests.conftest import ROOT, SAMPLE, ingest, lake_files, record, s3fs_client, shared_path, trail_path, write
 
 ACCT, OTHER = "111122223333", "444455556666"
 T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -354,3 +354,30 @@ def test_an_unreadable_partition_or_lake_is_an_error_not_a_partial_answer(sample
     finally:
         lake.chmod(0o755)
         day.chmod(0o755)
+
+
+def test_a_corrupted_lake_file_is_one_line_naming_it_and_the_fix(sample_lake, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    shutil.copytree(sample_lake, lake)
+    broken = sorted((lake / "events" / "event_date=2026-11-01").glob("*.parquet"))[0]  # the one the views bind to
+    os.truncate(broken, 1000)
+    for args in (("sql", "SELECT count(*) FROM events"), ("sql", "--format", "csv", "SELECT * FROM findings"),
+                 ("findings",), ("dashboards", "--out", tmp_path / "out"), ("catalog", "--db", tmp_path / "t.duckdb")):
+        assert main([args[0], "--lake", str(lake), *map(str, args[1:])]) == 2, args
+        captured = capsys.readouterr()
+        line = one_line(captured.err)
+        assert f"{broken} is not a valid Parquet file" in line and "--full-refresh" in line, line
+
+    # an ingest that merges into that partition stops the same way, the lake as it was
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    for f in src.glob("AWSLogs/*/CloudTrail/*/2026/11/01/*"):
+        os.utime(f, (1e9, 1e9))  # changed: read again, merged into 2026-11-01
+    before = lake_files(lake)
+    assert ingest(src, "--lake", lake, "--workers", "1") == 2
+    assert f"{broken} is not a valid Parquet file" in one_line(capsys.readouterr().err)
+    assert lake_files(lake) == before
+    # and the fix the message gives works
+    assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 0
+    assert connect(str(lake)).sql("SELECT count(*) FROM events").fetchall() == \
+        connect(str(sample_lake)).sql("SELECT count(*) FROM events").fetchall()
