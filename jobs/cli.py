@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import errno
 import os
+import pathlib
 import re
 import select
 import sys
@@ -312,9 +313,16 @@ def _connect(args: argparse.Namespace, database: str = ":memory:"):
         raise
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse an output that cannot be written before any query runs (and before a summary is printed)."""
+    if args.format == "parquet" and not args.output:
+        raise UsageError("--format parquet needs --output FILE")
+
+
 def _sql(args: argparse.Namespace) -> int:
     from jobs.output import write
 
+    _check_output(args)
     con = _connect(args)
     write(con, args.query, args.format, args.output)
     return EXIT_OK
@@ -325,6 +333,7 @@ def _findings(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
+    _check_output(args)
     con = _connect(args)
     where = []
     if args.since:
@@ -381,20 +390,36 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    import pathlib
-
     db = pathlib.Path(args.db)
     tmp = db.with_name(db.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    con = _connect(args, str(tmp))
-    views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
-    con.close()
-    tmp.replace(db)
+    _check_db(db, tmp)
+    try:
+        con = _connect(args, str(tmp))
+        views = [r[0] for r in
+                 con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+        con.close()
+        tmp.replace(db)
+    finally:  # nothing left behind when the lake cannot be read
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
     print(f"wrote {db} with {len(views)} views over {args.lake}: {', '.join(views)}")
     if "://" in args.lake:
         print("the lake is on S3: its views read s3:// paths, so open the file where DuckDB can read S3 "
               "(the httpfs extension with credentials), or use trailhouse sql, which reads it through s3fs")
     return EXIT_OK
+
+
+def _check_db(db: pathlib.Path, tmp: pathlib.Path) -> None:
+    """--db must name a file that can be created next to its temporary twin, checked by creating that twin."""
+    if db.is_dir():
+        raise UsageError(f"--db {db} is a directory: give the database file to write, e.g. {db / 'trail.duckdb'}")
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.touch(exist_ok=False)
+        tmp.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write --db {db}: {exc.strerror or exc}; give a file in an existing directory "
+                         "you can write to") from None
 
 
 #: The subcommand → its function (argparse makes a command required, so every key is one of these).

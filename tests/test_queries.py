@@ -367,6 +367,7 @@ def test_a_corrupted_lake_file_is_one_line_naming_it_and_the_fix(sample_lake, tm
         captured = capsys.readouterr()
         line = one_line(captured.err)
         assert f"{broken} is not a valid Parquet file" in line and "--full-refresh" in line, line
+    assert not (tmp_path / "t.duckdb.tmp").exists() and not (tmp_path / "t.duckdb").exists()
 
     # an ingest that merges into that partition stops the same way, the lake as it was
     src = tmp_path / "src"
@@ -381,3 +382,27 @@ def test_a_corrupted_lake_file_is_one_line_naming_it_and_the_fix(sample_lake, tm
     assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 0
     assert connect(str(lake)).sql("SELECT count(*) FROM events").fetchall() == \
         connect(str(sample_lake)).sql("SELECT count(*) FROM events").fetchall()
+
+
+def test_findings_parquet_without_output_is_refused_before_anything_is_printed(sample_lake, capsys):
+    assert main(["findings", "--lake", str(sample_lake), "--format", "parquet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "trailhouse: --format parquet needs --output FILE\n"
+
+
+def test_a_catalog_db_that_cannot_be_written_is_one_line_and_leaves_nothing(sample_lake, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for db, says in ((tmp_path / "no-such-dir" / "t.duckdb", "No such file or directory"),
+                     (folder, "is a directory")):
+        proc = cli("catalog", "--lake", sample_lake, "--db", db)
+        assert proc.returncode == 2 and says in one_line(proc.stderr), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and list(folder.iterdir()) == []
+    folder.chmod(0o555)
+    try:
+        user = as_a_user("mkdir", folder / "probe")
+        proc = cli("catalog", "--lake", sample_lake, "--db", folder / "t.duckdb", prefix=user)
+        assert proc.returncode == 2 and "Permission denied" in one_line(proc.stderr), proc.stderr
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
