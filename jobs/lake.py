@@ -11,7 +11,7 @@
 Workers write final part files (deduplicated within their batch, sorted, zstd). A commit
 assembles each touched partition's next file set aside under `_tmp/<run>` (unchanged files
 hard-linked, new ones moved in, a new file holding duplicates rewritten without them, and
-everything compacted into one file past MAX_FILES_PER_PARTITION), then writes the
+the small files compacted into one past MAX_FILES_PER_PARTITION), then writes the
 journal (the point of no return), then swaps each partition into place and moves
 the state files in. A run that dies before the journal leaves the lake untouched
 (its work areas are removed by the next run); one that dies after it is completed
@@ -59,7 +59,9 @@ DELTA_ENCODED: dict[str, dict[str, str]] = {
                "event.original": "DELTA_LENGTH_BYTE_ARRAY", "@timestamp": "DELTA_BINARY_PACKED"},
     "digests": {},
 }
-#: A partition holds at most this many files; a commit that would leave more compacts it into one.
+#: A partition holds at most this many small files (under SMALL_FILE_ROWS); a commit that would leave more
+#: compacts them into one. Files a full batch wrote are kept as they are: compacting a busy day whole had the
+#: driver sort it in one query (1M events of one day: DuckDB out of memory at the 1 GB limit).
 MAX_FILES_PER_PARTITION = 32
 #: New part files smaller than this (late deliveries spilling into a neighbouring day) are merged into one,
 #: and smaller than half the run's largest part file (`fragment_rows`).
@@ -165,8 +167,8 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
 
     New part files (already final: sorted, zstd) are moved into `out_dir`, only a new file holding
     duplicates is rewritten without them, and new files under `fragment` rows are merged into one file. Past
-    MAX_FILES_PER_PARTITION the whole partition is compacted into one new file, superseding the existing
-    ones. None when every new row is already there.
+    MAX_FILES_PER_PARTITION small files, those are compacted into one new file, superseding the existing
+    ones among them. None when every new row is already there.
     """
     import pyarrow.parquet as pq
 
@@ -196,11 +198,15 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
     before = rows(existing)
     removes: list[str] = []
     if len(existing) + len(adds) > MAX_FILES_PER_PARTITION:
-        compacted = out_dir / f"part-{run}-compacted.parquet"
-        con.execute(compact_sql(table, existing + adds, str(compacted)))
-        for f in adds:
-            os.unlink(f)
-        adds, removes = [str(compacted)], list(existing)
+        small = [f for f in existing + adds if rows([f]) < SMALL_FILE_ROWS]
+        if len(small) > MAX_FILES_PER_PARTITION:  # at most ~32 × 4K rows: one bounded sort
+            compacted = out_dir / f"part-{run}-compacted.parquet"
+            con.execute(compact_sql(table, small, str(compacted)))
+            for f in adds:
+                if f in small:
+                    os.unlink(f)
+            adds = [f for f in adds if f not in small] + [str(compacted)]
+            removes = [f for f in existing if f in small]
     kept = [f for f in existing if f not in removes]
     return Change(sorted(adds), removes, before, rows(kept) + parquet_rows(adds))
 

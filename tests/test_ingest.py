@@ -322,6 +322,28 @@ def test_fragments_are_files_under_half_the_runs_largest_and_only_they_are_merge
         [f"a{n}" for n in range(8)] + [f"b{n}" for n in range(5)] + ["c0", "c1", "d0"])
 
 
+def test_past_the_file_bound_only_small_files_are_compacted_a_batchs_file_is_kept(tmp_path, monkeypatch):
+    """A busy day's batch files are left as written (compacting the day whole ran the driver out of memory
+    at 1M events); the small files late runs add are compacted once there are more than the bound."""
+    monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 3)
+    monkeypatch.setattr(lake_mod, "MAX_FILES_PER_PARTITION", 4)
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    day = lake / "events" / "event_date=2026-11-01"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "big"), [record(eid=f"b{n}") for n in range(5)])
+    assert ingest(src, "--lake", lake) == 0
+    (big,) = day.glob("*.parquet")
+    inode = big.stat().st_ino
+    held = []
+    for n in range(6):
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-01", f"late{n}"), [record(eid=f"l{n}")])
+        assert ingest(src, "--lake", lake) == 0
+        held.append(sorted(pq.read_metadata(f).num_rows for f in day.glob("*.parquet")))
+    assert held == [[1, 5], [1, 1, 5], [1, 1, 1, 5], [1, 1, 1, 1, 5], [5, 5], [1, 5, 5]]
+    assert big.stat().st_ino == inode  # the batch's file, untouched (hard-linked into each new partition)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == sorted(
+        [f"b{n}" for n in range(5)] + [f"l{n}" for n in range(6)])
+
+
 def test_late_event_lands_in_its_own_day(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(time="2026-11-01T12:00:00Z", eid="noon")])
