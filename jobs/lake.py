@@ -335,7 +335,9 @@ class Lake(StateReader):
 
     # --- state ----------------------------------------------------------------------
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        for f in sorted((self.state_dir / "files").glob("*.parquet")):
+        # listed with iterdir, which raises when the folder cannot be read: Path.glob would see no state at all
+        files = self.state_dir / "files"
+        for f in sorted(p for p in files.iterdir() if p.suffix == ".parquet") if files.is_dir() else []:
             yield from parquet_batches(open(f, "rb"), columns)
 
     # --- commit ---------------------------------------------------------------------

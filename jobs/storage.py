@@ -2,11 +2,13 @@
 
 Everything that touches S3 gets its filesystem here, so the credential chain, the endpoint,
 requester-pays and the retry policy are decided once, and an S3 failure that is the user's
-to fix (no credentials, a wrong key, access denied, no such bucket) becomes one clear line.
+to fix (no credentials, a wrong key, access denied, no such bucket) becomes one clear line; so does a
+local permission error, which is not S3's.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from dataclasses import dataclass
@@ -71,7 +73,8 @@ def s3_url(path: str) -> str:
 
 
 def explain(exc: BaseException, url: str = "S3") -> str | None:
-    """A one-line reason for an S3 failure the user can fix; None when it is not one of those."""
+    """A one-line reason for a failure the user can fix (S3 credentials, permissions, endpoint, bucket; a local
+    file or folder this user may not use); None when it is not one of those."""
     name = type(exc).__name__
     text = str(exc).split("\n")[0][:300]
     cause = exc.__cause__ or exc.__context__
@@ -85,6 +88,8 @@ def explain(exc: BaseException, url: str = "S3") -> str | None:
         return f"{text}: check --profile / AWS_PROFILE against ~/.aws/config"
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
         return f"cannot reach the S3 endpoint for {url}: {text}; check --endpoint-url / AWS_ENDPOINT_URL"
+    if isinstance(exc, PermissionError) and not code and exc.errno in (errno.EACCES, errno.EPERM):
+        return denied(exc, url)
     if isinstance(exc, PermissionError) or any(code in text for code in (
             "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "InvalidToken")):
         return (f"S3 refused access to {url} ({text}): check the credentials ({fix}) and the IAM permissions "
@@ -92,3 +97,12 @@ def explain(exc: BaseException, url: str = "S3") -> str | None:
     if isinstance(exc, FileNotFoundError) and "bucket" in text.lower():
         return f"no such bucket for {url}: {text}"
     return None
+
+
+def denied(exc: OSError, url: str) -> str:
+    """A local permission error, said as such: the operating system refused (an errno, no S3 error code), so
+    credentials and IAM have nothing to do with it. Names the path the system named (both of a rename)."""
+    path = exc.filename if exc.filename is not None else url
+    if exc.filename2 is not None:
+        path = f"{path} -> {exc.filename2}"
+    return f"permission denied: {path}: check its permissions and owner (chmod/chown) for the user running trailhouse"

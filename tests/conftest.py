@@ -5,6 +5,10 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import os
+import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -77,6 +81,35 @@ def trail_path(root: Path, account: str, region: str, day: str, name: str = "f",
     y, m, d = day.split("-")
     base = root / "AWSLogs" / (org or "") / account if org else root / "AWSLogs" / account
     return base / kind / region / y / m / d / f"{account}_{kind}_{region}_{y}{m}{d}T0000Z_{name}.json.gz"
+
+
+def as_a_user(tmp_path: Path) -> list[str]:
+    """The command prefix that runs a process without the capabilities that bypass file permissions (root reads
+    and writes anything), so a `chmod` is enforced as for a user; the test skips when it cannot be."""
+    drop = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                "--inh-caps=-dac_override,-dac_read_search,-fowner", "--"]
+    probe = tmp_path / ".permission-probe"
+    probe.write_text("")
+    probe.chmod(0)
+    try:
+        readable = not subprocess.run([*drop, sys.executable, "-c", f"open({str(probe)!r})"],
+                                      capture_output=True).returncode
+    finally:
+        probe.unlink()
+    if readable:
+        pytest.skip("this process's capabilities bypass file permissions: they cannot be denied")
+    return drop
+
+
+def trailhouse(tmp_path: Path, *args: object, user: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`trailhouse ARGS` in its own process, as a user whose file permissions are enforced (see as_a_user)."""
+    prefix = as_a_user(tmp_path) if user else []
+    return subprocess.run([*prefix, sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def ingest(*args: str) -> int:

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT, SAMPLE, ingest, last_run, quarantine, record, sql, trail_path, write
+from tests.conftest import (ROOT, SAMPLE, as_a_user, ingest, last_run, quarantine, record, sql, trail_path, trailhouse,
+                            write)
 from tests.reliability import FAILPOINTS, trials
 
 ACCT = "111122223333"
@@ -272,22 +273,47 @@ def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path):
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE event.id LIKE 'x%'")[0][0] == 3000
 
 
+def test_local_permission_errors_say_permission_denied_not_s3(tmp_path):
+    """A local path the user may not write or read is named as such, with what to do: S3 has nothing to do
+    with it (its credentials and IAM are said only for S3)."""
+    lake, readonly = tmp_path / "lake", tmp_path / "readonly"
+    write(trail_path(tmp_path / "src", ACCT, "us-east-1", "2026-11-01", "a"), [record()])
+    assert ingest(tmp_path / "src", "--lake", lake) == 0
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    (lake / "_state" / "files").chmod(0)
+    try:
+        cases = [(["generate", "--out", readonly / "g", "--events", "10"], readonly / "g"),
+                 (["dashboards", "--lake", lake, "--out", readonly], readonly / "datasets"),
+                 (["bench", "--events", "10", "--workdir", readonly / "b"], readonly / "b"),
+                 (["ingest", tmp_path / "src", "--lake", lake], lake / "_state" / "files")]
+        for args, path in cases:
+            proc = trailhouse(tmp_path, *args)
+            assert proc.returncode == 2, (args, proc.stderr)
+            assert proc.stderr.splitlines() == [f"trailhouse: permission denied: {path}: check its permissions and "
+                                                "owner (chmod/chown) for the user running trailhouse"], args
+    finally:
+        readonly.chmod(0o755)
+        (lake / "_state" / "files").chmod(0o755)
+    assert list(readonly.iterdir()) == []
+    assert len(list((lake / "_state" / "runs").glob("*.json"))) == 1  # the refused ingest wrote nothing
+
+
 def test_an_input_that_cannot_be_opened_is_quarantined_and_retried(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "ok"), [record(eid="ok")])
     locked = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "locked"), [record(eid="locked")])
     locked.chmod(0)
     # root reads anything: the job runs without the capabilities that bypass file permissions, as a user would
-    if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
-    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
-            "--"] if os.geteuid() == 0 else []
-    cmd = [*drop, sys.executable, "-m", "jobs.cli", "ingest", str(src), "--lake", str(lake), "--workers", "1"]
+    cmd = [*as_a_user(tmp_path), sys.executable, "-m", "jobs.cli", "ingest", str(src), "--lake", str(lake),
+           "--workers", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr
     (entry,) = quarantine(lake)
-    assert entry["source"].endswith("_locked.json.gz") and "ermission denied" in entry["reason"]
+    assert entry["source"].endswith("_locked.json.gz")
+    assert entry["reason"] == (f"cannot read the file: permission denied: {locked}: check its permissions and owner "
+                               "(chmod/chown) for the user running trailhouse")  # a local file: not S3's
     assert [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")] == ["ok"]
     locked.chmod(0o644)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
