@@ -9,10 +9,12 @@ eventTime later.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import functools
 import itertools
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +47,9 @@ class SourceFile:
     region: str | None = None
     folder_date: dt.date | None = None
     digest: bool = False
+    #: Why the listing could not look inside this entry (a folder it may not read): the worker quarantines it as
+    #: unreadable without opening it, so it is reported, and listed again, every run until it can be read.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,6 @@ def list_source(source: str, s3: S3Options = S3Options(), window: WindowArgs | N
         reason = explain(exc, source)
         if reason:
             raise UsageError(reason) from None
-        if isinstance(exc, PermissionError):
-            raise UsageError(f"cannot list {source}: permission denied ({exc})") from None
         raise
 
 
@@ -137,11 +140,19 @@ def _list(source: str, s3: S3Options, window: WindowArgs | None) -> Iterator[Sou
         scope, known, lookback, today = window or (Scope(), {}, 0, dt.datetime.now(dt.timezone.utc).date())
         found = TrailLister(fs, scope, known, lookback, today).list(path)
     if found is None and _is_local(fs) and is_glob(path):
-        for match in _outermost_matches(fs, path):
+        unlisted: list[OSError] = []
+        matches = _outermost_matches(path, unlisted)
+        if not matches and not unlisted:
+            raise UsageError(_no_match(source))
+        yield from _unlisted(unlisted)
+        for match in matches:
             yield from _walk_local(match) if os.path.isdir(match) else [_local_file(match)]
         return
     if found is None and _is_local(fs) and os.path.isdir(path):
         yield from _walk_local(path)
+        return
+    if found is None and _is_local(fs) and os.path.lexists(path):  # a file, or a FIFO the worker refuses
+        yield _local_file(path)
         return
     if found is None:
         found = sorted(_find(fs, path, source).items())
@@ -157,13 +168,30 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def _walk_local(root: str) -> Iterator[SourceFile]:
-    """A local tree, walked with scandir in path order: no per-file detail dict, and no list of the whole tree."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    """A local tree, walked with scandir in path order: no per-file detail dict, and no list of the whole tree.
+
+    A folder that cannot be listed (no permission, gone since its parent was listed) is yielded as an entry
+    with its problem, where its files would have been: what it holds is unknown, so it is never dropped
+    silently (os.walk's default) but quarantined as unreadable, whatever the scope.
+    """
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        yield from _unlisted(unlisted)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             yield _local_file(os.path.join(dirpath, name))
+    yield from _unlisted(unlisted)
+
+
+def _unlisted(errors: list[OSError]) -> Iterator[SourceFile]:
+    """The folders os.walk could not list since the last call, as entries carrying why; `errors` is emptied."""
+    for exc in errors:
+        folder = str(exc.filename)
+        reason = explain(exc, folder) or f"{type(exc).__name__}: {exc}"
+        yield SourceFile(folder, 0, "", problem=f"cannot list the folder: {reason}")
+    errors.clear()
 
 
 def _local_file(path: str) -> SourceFile:
@@ -174,20 +202,87 @@ def _local_file(path: str) -> SourceFile:
     return classify(path, st.st_size, str(st.st_mtime))
 
 
-def _outermost_matches(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
+def not_regular(mode: int) -> str | None:
+    """What a file that is not a regular file is ("a FIFO", …), else None. Such a file is never opened: opening
+    a FIFO waits for a writer forever, a device or a socket holds no file to read."""
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "of an unknown type"
+
+
+def _no_match(source: str) -> str:
+    return f"nothing matches {source}: check the pattern (hidden files and folders are skipped)"
+
+
+def _outermost_matches(pattern: str, unlisted: list[OSError]) -> list[str]:
     """A local glob's matches in path order, minus those inside a matched folder (walked with it): the folders
     are then walked as they are read, instead of the whole tree being listed with a detail dict per file."""
     out: list[str] = []
-    for match in sorted((p for p in fs.glob(pattern) if not _hidden(p)), key=lambda p: p.split("/")):
+    for match in sorted({p for p in _local_glob(pattern, unlisted) if not _hidden(p)}, key=lambda p: p.split("/")):
         if not out or not match.startswith(out[-1].rstrip("/") + "/"):  # by parts: a folder's contents follow it
             out.append(match)
     return out
 
 
+def _local_glob(pattern: str, unlisted: list[OSError]) -> list[str]:
+    """The paths an absolute local glob matches, segment by segment: `*`, `?` and `[…]` within a name, `**` for
+    any number of folders (fsspec's meaning). fsspec's and Python's globs pass over a folder they cannot list
+    in silence; here it goes to `unlisted`, to be reported. A hidden name matches only a pattern with its dot."""
+    places = [glob_root(pattern)]
+    for part in pattern[len(places[0]):].strip("/").split("/"):
+        if part == "**":
+            places = [path for place in places for path in _below(place, unlisted)]
+        elif is_glob(part):
+            places = [os.path.join(place, name) for place in places for name in _names(place, unlisted)
+                      if fnmatch.fnmatchcase(name, part) and (part.startswith(".") or not name.startswith("."))]
+        else:
+            places = [child for place in places if _exists(place, child := os.path.join(place, part), unlisted)]
+    return places
+
+
+def _names(folder: str, unlisted: list[OSError]) -> list[str]:
+    """The names in a folder (none if it is not one); a folder that cannot be listed goes to `unlisted`."""
+    if not os.path.isdir(folder):
+        return []
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries]
+    except OSError as exc:
+        unlisted.append(exc)
+        return []
+
+
+def _below(root: str, unlisted: list[OSError]) -> Iterator[str]:
+    """`root` and everything below it that is not hidden (what `**` matches); folders not listable to `unlisted`."""
+    if not os.path.isdir(root):
+        return
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        yield dirpath
+        yield from (os.path.join(dirpath, name) for name in filenames if not name.startswith("."))
+
+
+def _exists(folder: str, path: str, unlisted: list[OSError]) -> bool:
+    """Whether `path` (a literal segment below `folder`) exists; a folder that may not be searched is unlisted."""
+    try:
+        os.lstat(path)
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        unlisted.append(type(exc)(exc.errno, exc.strerror, folder))
+        return False
+
+
 def _find(fs: fsspec.AbstractFileSystem, path: str, source: str) -> dict[str, dict]:
     if is_glob(path):
         found: dict[str, dict] = {}
-        for p, info in fs.glob(path, detail=True).items():
+        matches = fs.glob(path, detail=True)
+        if not matches:
+            raise UsageError(_no_match(source))
+        for p, info in matches.items():
             if info.get("type") == "directory":
                 found.update(fs.find(p, detail=True))
             else:
@@ -232,13 +327,40 @@ def newest_folders(urls: list[str]) -> dict[str, dt.date]:
 
 
 def check_sources(sources: list[str]) -> None:
-    """Fail early, before the lake is touched, on a local source that is not there (S3 is checked by listing)."""
+    """Fail early, before the lake is touched, on a local source that is not there or cannot be read (S3, and
+    a glob, are checked by listing): a source the user named is a usage error, unlike a folder deep inside it."""
     for source in sources:
-        if is_s3(source) or "://" in source or is_glob(source):
+        if is_s3(source) or "://" in source:
             continue
-        fs, path = url_to_fs(source)
-        if not fs.exists(path):
-            raise UsageError(f"source not found: {source}")
+        path = url_to_fs(source)[1]
+        if is_glob(path):  # the folder it starts from, if there (else nothing matches, said by the listing)
+            _check_local(source, glob_root(path), missing_ok=True)
+        else:
+            _check_local(source, path)
+
+
+def glob_root(pattern: str) -> str:
+    """The folder an absolute glob starts from: its segments before the first with a wildcard."""
+    parts = pattern.split("/")
+    return "/".join(parts[:next(n for n, part in enumerate(parts) if is_glob(part))]) or "/"
+
+
+def _check_local(source: str, path: str, missing_ok: bool = False) -> None:
+    """A local source exists and can be read: a folder listed, a regular file opened (without blocking)."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            with os.scandir(path):
+                pass
+        elif stat.S_ISREG(mode):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        else:
+            raise UsageError(f"the source {source} is {not_regular(mode)}: give a folder, a file or a glob")
+    except (FileNotFoundError, NotADirectoryError):
+        if not missing_ok:
+            raise UsageError(f"source not found: {source}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the source: {explain(exc, source) or exc}") from None
 
 
 def discover(sources: list[str], scope: Scope, s3: S3Options = S3Options(), known: dict[str, dt.date] | None = None,

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from jobs import read
-from jobs.discover import Scope, SourceFile
+from jobs.discover import Scope, SourceFile, not_regular
 from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back, with_context
 from jobs.lake import PARTITION, UNREADABLE, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
@@ -53,8 +53,7 @@ def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
                 with fs.open(path, "rb") as fh:
                     out[url] = fh.read()
             else:  # a local path, as listed: without fsspec's per-file set-up
-                with open(url, "rb") as fh:
-                    out[url] = fh.read()
+                out[url] = read_local(url)
         except OSError as exc:
             out[url] = exc
     if remote:
@@ -71,6 +70,24 @@ def fetch_all(urls: list[str], s3: S3Options) -> dict[str, bytes | Exception]:
     return out
 
 
+class NotRegularFile(OSError):
+    """A listed path that is a FIFO, a socket, a device: never opened, quarantined as the file's own fault."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"not a regular file ({kind}): only regular files are read; move it out of the source")
+
+
+def read_local(path: str) -> bytes:
+    """A local regular file's bytes. Anything else is refused before it is opened (opening a FIFO waits for a
+    writer forever); the open does not block and is checked again, in case the file was replaced meanwhile."""
+    if kind := not_regular(os.stat(path).st_mode):
+        raise NotRegularFile(kind)
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as fh:
+        if kind := not_regular(os.fstat(fh.fileno()).st_mode):
+            raise NotRegularFile(kind)
+        return fh.read()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -82,12 +99,16 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
     state = {f.url: {"url": f.url, "size": f.size, "version": f.version, "status": "ingested", "records": 0,
                      "rejected": 0} for f in batch.files}
-    misnamed = [f for f in batch.files if not _utf8(f.url)]
-    if misnamed:  # such a local file opens, but its name cannot be the lake's text (log.file.path, the state)
-        batch = Batch([f for f in batch.files if _utf8(f.url)], [f for f in batch.context if _utf8(f.url)])
-    for f in misnamed:  # quarantined until renamed: as UNREADABLE, it is never skipped as done
-        state[f.url]["url"] = f.url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        _quarantine_file(result, state[f.url], "the file name is not valid UTF-8: rename the file", UNREADABLE)
+    # never opened, both quarantined as UNREADABLE (never skipped as done) until they can be read: a folder the
+    # listing could not look into, and a local file whose name cannot be the lake's text (log.file.path, the state)
+    unopened = {f.url: f.problem or "the file name is not valid UTF-8: rename the file"
+                for f in batch.files if f.problem or not _utf8(f.url)}
+    if unopened:
+        batch = Batch([f for f in batch.files if f.url not in unopened],
+                      [f for f in batch.context if f.url not in unopened])
+    for url, reason in unopened.items():
+        state[url]["url"] = _shown(url)
+        _quarantine_file(result, state[url], _shown(reason), UNREADABLE)
     contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
     sizes = [read.json_size(d) if isinstance(d := contents[f.url], bytes) else 0 for f in batch.files]
     for f, size in zip(batch.files, sizes):
@@ -99,6 +120,11 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     result.files = list(state.values())
     result.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+def _shown(text: str) -> str:
+    """Text holding a local name that is not UTF-8, as UTF-8: its bad bytes as \\xNN escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _utf8(url: str) -> bool:
@@ -139,6 +165,9 @@ def _process_chunk(part: str, chunk: Batch, contents: dict[str, bytes | Exceptio
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     for f in chunk.files:
         data = contents[f.url]
+        if isinstance(data, NotRegularFile):  # its own fault, as a file that is not JSON: skipped while unchanged
+            _quarantine_file(result, state[f.url], str(data))
+            continue
         if isinstance(data, Exception):  # not the file's fault: quarantined for now, tried again next run
             reason = explain(data, f.url) or f"{type(data).__name__}: {data}"
             _quarantine_file(result, state[f.url], f"cannot read the file: {reason}", status=UNREADABLE)

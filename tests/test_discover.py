@@ -78,6 +78,33 @@ def test_missing_source_is_a_usage_error(tmp_path):
         discover([str(tmp_path / "nope")], Scope())
 
 
+def test_a_glob_that_matches_nothing_is_a_usage_error(tmp_path):
+    write(tmp_path / "a" / ".hidden.json", [record()])
+    for pattern in ("typo/*", "a/*", "a/*/x", "**/nothing.json"):
+        with pytest.raises(UsageError, match="nothing matches"):
+            discover([str(tmp_path / pattern)], Scope())
+
+
+def test_a_local_glob_matches_as_fsspec_does(tmp_path):
+    """The local glob is trailhouse's own (fsspec's passes over a folder it cannot list in silence): the same
+    matches for `*`, `?`, `[…]` and `**` anywhere in the pattern, hidden names left out."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from jobs.discover import _local_glob
+
+    for acct in ("111122223333", "444455556666"):
+        for day in ("2026-11-01", "2026-11-02", "2026-12-01"):
+            write(trail_path(tmp_path, acct, "us-east-1", day, "a"), [record()])
+    write(tmp_path / "AWSLogs" / "x.json", [record()])
+    fs = LocalFileSystem()
+    for pattern in ("AWSLogs/*", "AWSLogs/*/CloudTrail/*/2026/1?/0[12]", "AWSLogs/**", "AWSLogs/**/*.json.gz",
+                    "AWSLogs/*/**/11/*", "**/x.json", "AWSLogs/1*/CloudTrail/us-east-1/2026/*/01/*", "*/*.json"):
+        unlisted: list[OSError] = []
+        ours = sorted(_local_glob(f"{tmp_path}/{pattern}", unlisted))
+        assert ours == sorted(fs.glob(f"{tmp_path}/{pattern}")), pattern
+        assert unlisted == []
+
+
 def test_nested_sources_are_listed_once_without_remembering_every_file(tmp_path):
     """A folder and its subfolder (no glob): the subfolder is dropped up front, not deduplicated per file."""
     from jobs import discover as discover_mod

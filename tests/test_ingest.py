@@ -527,6 +527,18 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch
     assert not lake.exists()
 
 
+def test_a_glob_that_matches_nothing_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """Like a missing folder: a typo in a glob is not an empty run that exits 0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert ingest("typo/*", "--lake", "lake") == 2
+    assert ingest("data/*.json.gz", "--lake", "lake") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "trailhouse: nothing matches typo/*: check the pattern (hidden files and folders are skipped)",
+        "trailhouse: nothing matches data/*.json.gz: check the pattern (hidden files and folders are skipped)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no lake
+
+
 def test_a_held_lock_stops_a_second_ingest_and_a_stale_one_is_taken_over(tmp_path, capsys):
     lake = tmp_path / "lake"
     (lake / "_state").mkdir(parents=True)

@@ -273,6 +273,50 @@ def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path):
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE event.id LIKE 'x%'")[0][0] == 3000
 
 
+def test_a_folder_that_cannot_be_listed_is_quarantined_and_retried_every_run(tmp_path):
+    """A day folder the job may not read: what it holds is unknown, so it is quarantined as unreadable (exit 3)
+    instead of being passed over, by a folder source and by a glob alike, every run until it can be read."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "ok"), [record(eid="ok")])
+    locked = write(trail_path(src, ACCT, "us-east-1", "2026-11-02", "locked"),
+                   [record(time="2026-11-02T10:00:00Z", eid="locked")]).parent
+    locked.chmod(0)
+    try:
+        for source in (src, src / "AWSLogs" / ACCT / "CloudTrail" / "us-east-1" / "2026" / "11" / "*"):
+            for _ in range(2):  # the second run has state to skip by: the folder is reported again
+                proc = trailhouse(tmp_path, "ingest", source, "--lake", lake, "--workers", "1")
+                assert proc.returncode == 3, proc.stderr
+                run = last_run(lake)
+                assert (run["files_seen"], run["files_quarantined"]) == (2, 1)
+                assert quarantine(lake)[-1]["source"] == str(locked)
+                assert quarantine(lake)[-1]["reason"] == (
+                    f"cannot list the folder: permission denied: {locked}: check its permissions and owner "
+                    "(chmod/chown) for the user running trailhouse")
+    finally:
+        locked.chmod(0o755)
+    assert [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")] == ["ok"]
+    proc = trailhouse(tmp_path, "ingest", src, "--lake", lake, "--workers", "1")
+    assert proc.returncode == 0, proc.stderr  # readable now: its file is read, the one read before skipped
+    assert (last_run(lake)["files_read"], last_run(lake)["files_skipped"]) == (1, 1)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["locked", "ok"]
+
+
+def test_a_source_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
+    """A source the user named, like a missing one: a folder, a file, the folder a glob starts from."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    file = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record()])
+    for locked, source in ((src, src), (file, file), (file.parent, file.parent / "*.json.gz")):
+        locked.chmod(0)
+        try:
+            proc = trailhouse(tmp_path, "ingest", source, "--lake", lake)
+        finally:
+            locked.chmod(0o755)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines() == [f"trailhouse: cannot read the source: permission denied: {locked}: check "
+                                            "its permissions and owner (chmod/chown) for the user running trailhouse"]
+        assert not lake.exists()
+
+
 def test_local_permission_errors_say_permission_denied_not_s3(tmp_path):
     """A local path the user may not write or read is named as such, with what to do: S3 has nothing to do
     with it (its credentials and IAM are said only for S3)."""
@@ -297,6 +341,36 @@ def test_local_permission_errors_say_permission_denied_not_s3(tmp_path):
         (lake / "_state" / "files").chmod(0o755)
     assert list(readonly.iterdir()) == []
     assert len(list((lake / "_state" / "runs").glob("*.json"))) == 1  # the refused ingest wrote nothing
+
+
+def test_a_fifo_or_socket_in_the_source_is_quarantined_never_opened(tmp_path):
+    """Opening a FIFO waits for a writer forever: a file that is not a regular file is quarantined with what
+    it is (the file's own fault, so not reported again while unchanged) and the rest lands."""
+    import socket
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    good = write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "good"), [record(eid="g")])
+    os.mkfifo(good.with_name("fifo.json.gz"))
+    os.mkfifo(src / "pipe.json")
+    kinds = {"fifo.json.gz": "a FIFO", "pipe.json": "a FIFO"}
+    if len(str(src / "s.sock")) < 100:  # AF_UNIX paths are short
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(src / "s.sock"))
+            kinds["s.sock"] = "a socket"
+    cmd = ["ingest", src, "--lake", lake, "--workers", "1"]
+    proc = trailhouse(tmp_path, *cmd, user=False, timeout=120)  # the old code never returned
+    assert proc.returncode == 3, proc.stderr
+    assert [r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")] == ["g"]
+    assert {Path(e["source"]).name: e["reason"] for e in quarantine(lake)} == {
+        name: f"not a regular file ({kind}): only regular files are read; move it out of the source"
+        for name, kind in kinds.items()}
+    again = trailhouse(tmp_path, *cmd, user=False, timeout=120)
+    assert again.returncode == 0  # unchanged: not reported again
+    assert f"seen {len(kinds) + 1} · skipped as already ingested {len(kinds) + 1} · read 0" in again.stdout
+    named = trailhouse(tmp_path, "ingest", src / "pipe.json", "--lake", tmp_path / "other", user=False, timeout=120)
+    assert named.returncode == 2
+    assert named.stderr.splitlines() == [f"trailhouse: the source {src / 'pipe.json'} is a FIFO: give a folder, "
+                                         "a file or a glob"]
 
 
 def test_an_input_that_cannot_be_opened_is_quarantined_and_retried(tmp_path):

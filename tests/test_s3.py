@@ -71,6 +71,9 @@ def test_ingest_from_s3_equals_ingest_from_disk(s3, tmp_path):
     # the state keeps each key's ETag: an unchanged bucket is skipped and nothing is written
     assert ingest("s3://trail/logs", "--lake", s3_lake) == 0
     assert len(list((s3_lake / "_state" / "runs").glob("*.json"))) == 1
+    # a glob that matches nothing is a usage error, as a missing prefix is
+    assert ingest("s3://trail/logs/AWSLogs/*/CloudTrial/*", "--lake", s3_lake) == 2
+    assert len(list((s3_lake / "_state" / "runs").glob("*.json"))) == 1
 
 
 def test_standard_and_organization_layouts_with_account_and_region_pruning(s3, tmp_path):
