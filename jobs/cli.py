@@ -67,18 +67,25 @@ def _endpoint(value: str) -> str:
 
 def _directory(value: str) -> str:
     """A directory the command writes into: it may not exist yet, but must not be a file."""
-    if os.path.exists(value) and not os.path.isdir(value):
+    if os.path.exists(_path(value)) and not os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"{value} is a file, not a directory")
     return value
 
 
 def _new_file(value: str) -> str:
     """A file the command writes at its end: checked before a long run, not after it."""
-    parent = os.path.dirname(os.path.abspath(value))
+    parent = os.path.dirname(os.path.abspath(_path(value)))
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"cannot write {value}: it is a directory")
     if not os.path.isdir(parent):
         raise argparse.ArgumentTypeError(f"cannot write {value}: there is no directory {parent}")
+    return value
+
+
+def _path(value: str) -> str:
+    """A path argument: an empty one would mean the current directory (a lake made of it, or read from it)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty (it would mean the current directory)")
     return value
 
 
@@ -87,8 +94,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ing = sub.add_parser("ingest", help="load CloudTrail files into the lake")
-    ing.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, file, glob or s3://bucket/prefix")
-    ing.add_argument("--lake", required=True, help="lake directory or s3://bucket/prefix")
+    ing.add_argument("sources", nargs="+", metavar="SOURCE", type=_path,
+                     help="directory, file, glob or s3://bucket/prefix")
+    ing.add_argument("--lake", required=True, type=_path, help="lake directory or s3://bucket/prefix")
     ing.add_argument("--since", type=_date, help="first event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--until", type=_date, help="last event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--account", action="append", default=[], metavar="ID", help="keep only this account (repeatable)")
@@ -117,20 +125,20 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=dt.date(2026, 11, 1), help="first day (default 2026-11-01)")
 
     sql = sub.add_parser("sql", help="run SQL over the lake, with every view of queries/ registered")
-    sql.add_argument("--lake", required=True)
+    sql.add_argument("--lake", required=True, type=_path)
     _s3_options(sql)
     _output_options(sql)
     sql.add_argument("query", metavar="SQL")
 
     fnd = sub.add_parser("findings", help="the use-case alerts: counts per rule, then the findings")
-    fnd.add_argument("--lake", required=True)
+    fnd.add_argument("--lake", required=True, type=_path)
     _s3_options(fnd)
     fnd.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
     fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _output_options(fnd)
 
     dash = sub.add_parser("dashboards", help="dashboard datasets (Parquet, CSV), charts (PNG) and an offline report")
-    dash.add_argument("--lake", required=True)
+    dash.add_argument("--lake", required=True, type=_path)
     dash.add_argument("--out", type=_directory, required=True, metavar="DIR",
                       help="where datasets/, charts/ and index.html go")
     dash.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
@@ -147,8 +155,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=_new_file, metavar="FILE", help="also write the figures as JSON")
 
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
-    cat.add_argument("--lake", required=True)
-    cat.add_argument("--db", required=True, metavar="FILE.duckdb")
+    cat.add_argument("--lake", required=True, type=_path)
+    cat.add_argument("--db", required=True, type=_path, metavar="FILE.duckdb")
     _s3_options(cat)
     return p
 

@@ -539,6 +539,18 @@ def test_a_glob_that_matches_nothing_is_one_line_and_exit_2(tmp_path, capsys, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no lake
 
 
+def test_an_empty_lake_source_or_output_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    """An empty path would be the current directory: a lake made of it, a source read from it."""
+    monkeypatch.chdir(tmp_path)
+    for args in (["ingest", SAMPLE, "--lake", ""], ["ingest", "", "--lake", "lake"], ["sql", "--lake", "", "SELECT 1"],
+                 ["generate", "--out", "", "--events", "1"]):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        assert exc.value.code == 2
+        assert "must not be empty (it would mean the current directory)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no lake, nothing generated
+
+
 def test_a_held_lock_stops_a_second_ingest_and_a_stale_one_is_taken_over(tmp_path, capsys):
     lake = tmp_path / "lake"
     (lake / "_state").mkdir(parents=True)
