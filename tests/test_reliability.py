@@ -11,7 +11,6 @@ import io
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tarfile
