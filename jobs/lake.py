@@ -195,10 +195,11 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
     adds += small
     if not adds:
         return None
-    before = rows(existing)
+    held = {f: rows([f]) for f in existing}  # each footer read once (a request each on S3)
     removes: list[str] = []
     if len(existing) + len(adds) > MAX_FILES_PER_PARTITION:
-        small = [f for f in existing + adds if rows([f]) < SMALL_FILE_ROWS]
+        counts = held | {f: parquet_rows([f]) for f in adds}  # the new files are local, on either lake
+        small = [f for f in existing + adds if counts[f] < SMALL_FILE_ROWS]
         if len(small) > MAX_FILES_PER_PARTITION:  # at most ~32 × 4K rows: one bounded sort
             compacted = out_dir / f"part-{run}-compacted.parquet"
             con.execute(compact_sql(table, small, str(compacted)))
@@ -207,8 +208,8 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
                     os.unlink(f)
             adds = [f for f in adds if f not in small] + [str(compacted)]
             removes = [f for f in existing if f in small]
-    kept = [f for f in existing if f not in removes]
-    return Change(sorted(adds), removes, before, rows(kept) + parquet_rows(adds))
+    kept = sum(n for f, n in held.items() if f not in removes)
+    return Change(sorted(adds), removes, sum(held.values()), kept + parquet_rows(adds))
 
 
 _RENAME_EXCHANGE = 2

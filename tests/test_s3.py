@@ -374,3 +374,24 @@ def test_a_second_ingest_on_an_s3_lake_is_refused_while_the_first_holds_the_lock
     assert ingest("s3://trail", "--lake", "s3://lakes/busy") == 1
     assert "another ingest is running" in capsys.readouterr().err
     assert not fs.glob("lakes/busy/events/*")
+
+
+def test_past_the_file_bound_an_s3_partitions_small_files_are_compacted(s3, tmp_path, monkeypatch):
+    """The compaction counts the rows of the lake's files (on S3) and of the run's new ones (local) alike."""
+    from jobs import lake as lake_mod
+
+    monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 3)
+    monkeypatch.setattr(lake_mod, "MAX_FILES_PER_PARTITION", 2)
+    fs = s3fs_client()
+    fs.mkdir("lakes")
+    url, src = "s3://lakes/small", tmp_path / "src"
+    write(trail_path(src, "111122223333", "us-east-1", "2026-11-01", "big"), [record(eid=f"b{n}") for n in range(5)])
+    assert ingest(src, "--lake", url, "--workers", "1") == 0
+    for n in range(3):
+        write(trail_path(src, "111122223333", "us-east-1", "2026-11-01", f"late{n}"), [record(eid=f"l{n}")])
+        assert ingest(src, "--lake", url, "--workers", "1") == 0
+    held = sorted(pq.read_metadata(k, filesystem=fs).num_rows
+                  for k in fs.find("lakes/small/events/event_date=2026-11-01"))
+    assert held == [3, 5]  # the 3 one-event files compacted into one; the 5-event file kept
+    assert sorted(r[0] for r in lake_rows(url, "SELECT event.id FROM events")) == ["b0", "b1", "b2", "b3", "b4",
+                                                                                   "l0", "l1", "l2"]
