@@ -51,6 +51,12 @@ class SourceFile:
     #: unreadable without opening it, so it is reported, and listed again, every run until it can be read.
     problem: str | None = None
 
+    @property
+    def gzipped(self) -> bool:
+        """By its name, as the plan must judge it before the file is read; the run learns what such files
+        decompress to from the ones its workers read (ingest.Inflation), so both sides judge alike."""
+        return self.url.endswith(".gz")
+
 
 @dataclass(frozen=True)
 class Scope:

@@ -171,7 +171,7 @@ class Inflation:
         self.json += result.json_bytes
 
     def estimate(self, f: SourceFile) -> int:
-        if not f.url.endswith(".gz"):
+        if not f.gzipped:
             return f.size
         return int(f.size * (self.json / self.gzip if self.gzip else GZIP_RATIO))
 

@@ -17,7 +17,8 @@ _COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "p
 
 def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | None, max_rows: int = 200,
           stream: TextIO | None = None) -> None:
-    """Run one query and write its result; a SQL mistake is a one-line usage error."""
+    """Run one query and write its result; a SQL mistake is a one-line usage error. Parquet goes to a file only:
+    the CLI refuses `--format parquet` without `--output` before any query runs (cli._check_output)."""
     try:
         rel = con.sql(query)
         if rel is None:  # a statement without a result (SET, CREATE …)
@@ -25,8 +26,6 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
         if fmt == "table" and not output:
             (stream or sys.stdout).write(rel.__str__() if max_rows <= 0 else _table(rel, max_rows))
             return
-        if fmt == "parquet" and not output:
-            raise UsageError("--format parquet needs --output FILE")
         if fmt == "table":
             fmt = "csv"
         rel.create_view("_result", replace=True)

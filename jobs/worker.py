@@ -112,7 +112,7 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
     sizes = [read.json_size(d) if isinstance(d := contents[f.url], bytes) else 0 for f in batch.files]
     for f, size in zip(batch.files, sizes):
-        if f.url.endswith(".gz") and size:  # what the plan estimates from: the run learns it (ingest.Inflation)
+        if f.gzipped and size:  # what the plan estimates from: the run learns it (ingest.Inflation)
             result.gzip_bytes += len(contents[f.url])
             result.json_bytes += size
     for chunk_no, chunk in enumerate(chunks(batch, sizes)):
