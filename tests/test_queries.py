@@ -20,7 +20,8 @@ import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
-from tests.conftest import ROOT, SAMPLE, ingest, lake_files, record, s3fs_client, shared_path, trail_path, write
+from tests.conftest import (ROOT, SAMPLE, as_a_user, ingest, lake_files, record, s3fs_client, shared_path, trail_path,
+                            write)
 
 ACCT, OTHER = "111122223333", "444455556666"
 T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -274,7 +275,7 @@ def sample_lake(tmp_path_factory) -> Path:
     return lake
 
 
-def cli(*args: str | Path, prefix: tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
+def cli(*args: str | Path, prefix: list[str] | tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
     """trailhouse as a user runs it: its own process, its exit status, its stderr."""
     return subprocess.run([*prefix, sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, **kwargs)
@@ -284,16 +285,6 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("trailhouse: ") and "Traceback" not in err, err
     return lines[0]
-
-
-def as_a_user(*probe: str | Path) -> tuple[str, ...]:
-    """The command prefix that runs without root's power over permissions (as a user would); skips the test
-    when the probe, which the permissions should refuse, succeeds all the same: they cannot be denied here."""
-    prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all", "--") \
-        if os.geteuid() == 0 and shutil.which("setpriv") else ()
-    if subprocess.run([*prefix, *map(str, probe)], capture_output=True).returncode == 0:
-        pytest.skip(f"`{' '.join(map(str, probe))}` is allowed to this user: permissions cannot be denied here")
-    return prefix
 
 
 def buffered_env() -> dict[str, str]:
@@ -337,7 +328,7 @@ def test_an_unreadable_partition_or_lake_is_an_error_not_a_partial_answer(sample
     day = lake / "events" / "event_date=2026-11-01"
     day.chmod(0)
     try:
-        user = as_a_user("ls", day)
+        user = as_a_user(tmp_path)
         for args in (("sql", "--lake", lake, "SELECT count(*) FROM events"), ("findings", "--lake", lake),
                      ("dashboards", "--lake", lake, "--out", tmp_path / "out"),
                      ("catalog", "--lake", lake, "--db", tmp_path / "trail.duckdb")):
@@ -400,7 +391,7 @@ def test_a_catalog_db_that_cannot_be_written_is_one_line_and_leaves_nothing(samp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and list(folder.iterdir()) == []
     folder.chmod(0o555)
     try:
-        user = as_a_user("mkdir", folder / "probe")
+        user = as_a_user(tmp_path)
         proc = cli("catalog", "--lake", sample_lake, "--db", folder / "t.duckdb", prefix=user)
         assert proc.returncode == 2 and "Permission denied" in one_line(proc.stderr), proc.stderr
         assert list(folder.iterdir()) == []
