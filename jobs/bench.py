@@ -1,6 +1,6 @@
 """`trailhouse bench`: trailhouse against what a user would do instead, on the same files in the same run.
 
-(a) trailhouse ingest into a fresh lake; (b) the DuckDB-only load (unnest Records to Parquet, no
+(a) trailhouse ingest into a fresh lake, then `trailhouse compact` of that lake; (b) the DuckDB-only load (unnest Records to Parquet, no
 normalization); (c) a straightforward per-event Python normalizer (json.loads + ua-parser per event),
 on a sample; (d) the floor: decompress and JSON-parse only. Each runs as its own process so its peak
 RSS (the whole process tree, workers included) is measured by polling /proc.
@@ -115,6 +115,9 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
     alternative = [py, "-m", "jobs.bench_alternatives"]
     rows = [  # name, command, events, what its output is measured on, the lake made fresh before each run
         ("trailhouse ingest", [*ingest, str(lake)], delivered, lake / "events", lake),
+        # the same lake, compacted as a nightly job would after its ingest (jobs/compact.py)
+        ("trailhouse compact", [py, "-m", "jobs.cli", "compact", "--lake", str(lake), "--workers", str(workers)],
+         delivered, lake / "events", None),
         ("trailhouse --no-original", [*ingest, str(lake_no), "--no-original"], delivered, lake_no / "events",
          lake_no),
         ("duckdb-only load", [*alternative, "duckdb", str(bucket), str(duck_out), str(workers)], delivered, duck_out,
@@ -148,9 +151,9 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
 
 
 def _check_counts(lake: Path, delivered: int) -> int:
-    """The lake holds every distinct event: read = written + duplicates, as the run reported."""
-    runs = sorted((lake / "_state" / "runs").glob("*.json"))
-    summary = json.loads(runs[-1].read_text())
+    """The lake holds every distinct event: read = written + duplicates, as the ingest reported."""
+    runs = [json.loads(p.read_text()) for p in sorted((lake / "_state" / "runs").glob("*.json"))]
+    summary = [r for r in runs if r.get("command", "ingest") == "ingest"][-1]
     read = summary["events_read"]
     if read != delivered or read != summary["events_written"] + summary["duplicates"] + summary["events_quarantined"]:
         raise RuntimeError(f"counts do not agree: delivered {delivered}, run summary {summary}")

@@ -115,6 +115,13 @@ def parser() -> argparse.ArgumentParser:
                           "for late deliveries (default 2)")
     _s3_options(ing, sources=True)
 
+    cmp = sub.add_parser("compact", help="rewrite the lake's partitions as few sorted files, compressed harder")
+    cmp.add_argument("--lake", required=True, type=_path, help="lake directory or s3://bucket/prefix")
+    cmp.add_argument("--since", type=_date, help="first partition to compact (YYYY-MM-DD)")
+    cmp.add_argument("--until", type=_date, help="last partition to compact (YYYY-MM-DD; nightly: yesterday)")
+    cmp.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    _s3_options(cmp)
+
     gen = sub.add_parser("generate", help="write a synthetic CloudTrail bucket in S3 layout")
     gen.add_argument("--out", type=_directory, required=True, help="output directory")
     gen.add_argument("--events", type=_positive, required=True, help="number of events")
@@ -286,6 +293,28 @@ def _ingest(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _compact(args: argparse.Namespace) -> int:
+    from jobs.compact import Options, run
+
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    s = run(Options(args.lake, args.since, args.until, args.workers, _s3(args)))
+    lines = [f"trailhouse compact · run {s.run_id}"]
+    if not s.partitions:
+        lines.append("  nothing to compact: every partition in range is already compacted")
+    else:
+        shown = ", ".join(s.partitions[:4]) + (f", … ({len(s.partitions) - 4} more)" if len(s.partitions) > 4 else "")
+        lines += [f"  partitions  {len(s.partitions):,} rewritten: {shown}",
+                  f"  files       {s.files_before:,} → {s.files_after:,} · {s.rows:,} rows",
+                  f"  size        {s.bytes_before / 2**20:,.1f} → {s.bytes_after / 2**20:,.1f} MiB "
+                  f"({s.bytes_before / s.rows:,.0f} → {s.bytes_after / s.rows:,.0f} B/row)",
+                  f"  time        {s.seconds:,.2f} s · {s.rows / s.seconds if s.seconds else 0:,.0f} rows/s"]
+    if s.recovered:
+        lines.append(f"  recovered   finished the interrupted commit of run(s) {', '.join(s.recovered)}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 def _generate(args: argparse.Namespace) -> int:
     from jobs.generate import Spec, generate
 
@@ -431,7 +460,7 @@ def _check_db(db: pathlib.Path, tmp: pathlib.Path) -> None:
 
 
 #: The subcommand → its function (argparse makes a command required, so every key is one of these).
-COMMANDS = {"ingest": _ingest, "generate": _generate, "sql": _sql, "findings": _findings, "catalog": _catalog,
+COMMANDS = {"ingest": _ingest, "compact": _compact, "generate": _generate, "sql": _sql, "findings": _findings, "catalog": _catalog,
             "dashboards": _dashboards, "bench": _bench}
 
 

@@ -27,11 +27,14 @@ def lake_file_problem(exc: BaseException) -> str | None:
     error is not that. A damaged or locked lake file is the user's to fix, not a bug: say which file and how."""
     text = str(exc)
     if m := _NOT_PARQUET.search(text):
-        path = next(p for p in m.groups() if p)
-        return (f"{path} is not a valid Parquet file (truncated or corrupted): rebuild the lake from its sources "
-                "with `trailhouse ingest SOURCE … --lake LAKE --full-refresh`, or restore that file from a backup "
-                "(deleting it loses the events it holds)")
+        return not_parquet(next(p for p in m.groups() if p))
     if m := _NO_ACCESS.search(text):
         return (f"cannot open {m['path']}: permission denied; give the user running trailhouse access to it "
                 "(and to the directories above it), then run again")
     return None
+
+
+def not_parquet(path: str) -> str:
+    return (f"{path} is not a valid Parquet file (truncated or corrupted): rebuild the lake from its sources "
+            "with `trailhouse ingest SOURCE … --lake LAKE --full-refresh`, or restore that file from a backup "
+            "(deleting it loses the events it holds)")

@@ -107,7 +107,7 @@ class Summary:
         return self.counts.events_read / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict:
-        return {"run_id": self.run_id, **asdict(self.counts), "partitions": self.partitions,
+        return {"command": "ingest", "run_id": self.run_id, **asdict(self.counts), "partitions": self.partitions,
                 "seconds": round(self.seconds, 3), "events_per_second": round(self.events_per_second),
                 "exit_code": self.exit_code, "recovered_runs": self.recovered, "workers": self.workers}
 

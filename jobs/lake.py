@@ -299,6 +299,12 @@ class Lake(StateReader):
         d = self.partition_dir(table, day)
         return sorted(str(p) for p in d.glob("*.parquet")) if d.is_dir() else []
 
+    def rows(self, files: list[str]) -> int:
+        return parquet_rows(files)
+
+    def size(self, files: list[str]) -> int:
+        return sum(os.path.getsize(f) for f in files)
+
     # --- set-up, lock and schema version ----------------------------------------------
     def prepare(self) -> None:
         try:
@@ -309,10 +315,11 @@ class Lake(StateReader):
         except OSError as exc:
             raise UsageError(f"lake {self.root} is not writable: {exc.strerror or exc}") from None
 
-    def lock(self) -> Lock:
-        """One ingest per lake at a time; a lock left by a dead process on this host is taken over."""
+    def lock(self, command: str = "ingest") -> Lock:
+        """One run (ingest or compact) per lake at a time; a lock left by a dead process on this host is taken over."""
         path = self.state_dir / "lock"
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "command": command}
         for _ in range(2):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -322,7 +329,8 @@ class Lake(StateReader):
                     path.unlink(missing_ok=True)
                     continue
                 who = f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder else "?"
-                raise RunError(f"another ingest is running on this lake ({who}); wait for it, or remove "
+                raise RunError(f"another {holder.get('command', 'ingest') if holder else 'ingest'} is running on "
+                               f"this lake ({who}); wait for it, or remove "
                                f"{path} if that process is gone") from None
             with os.fdopen(fd, "w") as fh:
                 json.dump(me, fh)
@@ -361,6 +369,13 @@ class Lake(StateReader):
                 if f not in change.removes:
                     os.link(f, out_dir / Path(f).name)
         return change.before, change.after
+
+    def stage(self, run: str, table: str, day: str, adds: list[str], removes: list[str], kept: list[str]) -> None:
+        """A partition's next file set aside, from files written into its folder under tmp (a compaction):
+        the kept ones are hard-linked next to them, the removed ones simply left out."""
+        out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
+        for f in kept:
+            os.link(f, out_dir / Path(f).name)
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
                reset_state: bool) -> None:

@@ -4,11 +4,12 @@ S3 has no rename and no directory swap, so a commit adds and removes objects und
 
 1. the journal `_state/journal/<run>.json` lists the objects the run will add and remove;
 2. new part files are uploaded under names no other run uses (`part-<run>-…`), then the run's
-   quarantine and summary, and last the run's state file `_state/files/<run>.parquet`: the commit point;
+   quarantine and summary, and last the run's state file `_state/files/<run>.parquet`: the commit point
+   (a compaction, which has no state, commits with its summary `_state/runs/<run>.json`);
 3. superseded objects (rewritten or compacted partitions, old state on --full-refresh) are deleted;
 4. the journal is deleted.
 
-A run that dies is settled by the next one (under the lock): if its state file is there, the
+A run that dies is settled by the next one (under the lock): if its commit point is there, the
 deletes are finished (roll forward); if not, whatever it uploaded is deleted (roll back) and its
 inputs, never marked ingested, are read again. Readers listing a partition during steps 2–3 may
 see old and new files side by side; once the run returns, never.
@@ -92,10 +93,13 @@ class S3Lake(StateReader):
     def partition_files(self, table: str, day: str) -> list[str]:
         return sorted(s3_url(p) for p in self.fs.glob(self._key(table, f"{PARTITION}={day}", "*.parquet")))
 
-    def _rows(self, urls: list[str]) -> int:
+    def rows(self, urls: list[str]) -> int:
         import pyarrow.parquet as pq
 
         return sum(pq.read_metadata(u.split("://", 1)[1], filesystem=self.fs).num_rows for u in urls)
+
+    def size(self, urls: list[str]) -> int:
+        return sum(self.fs.size(u.split("://", 1)[1]) for u in urls)
 
     # --- set-up, lock and schema version ----------------------------------------------
     def prepare(self) -> None:
@@ -107,10 +111,10 @@ class S3Lake(StateReader):
             raise UsageError(explain(exc, self.url) or f"the lake {self.url} is not writable: {exc}") from None
         self.work.mkdir(parents=True, exist_ok=True)
 
-    def lock(self) -> S3Lock:
-        """One ingest per lake at a time: an exclusive create (If-None-Match) of `_state/lock`."""
+    def lock(self, command: str = "ingest") -> S3Lock:
+        """One run (ingest or compact) per lake at a time: an exclusive create (If-None-Match) of `_state/lock`."""
         path = self._key("_state", "lock")
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "command": command}
         for _ in range(2):
             try:
                 self.fs.pipe_file(path, json.dumps(me).encode(), mode="create")
@@ -122,7 +126,7 @@ class S3Lake(StateReader):
                     self.fs.rm(path)
                     continue
                 since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(holder.get("since", 0))))
-                raise RunError(f"another ingest is running on this lake (pid {holder.get('pid')} on "
+                raise RunError(f"another {holder.get('command', 'ingest')} is running on this lake (pid {holder.get('pid')} on "
                                f"{holder.get('host')} since {since}); wait for it, or delete {s3_url(path)} "
                                "if that run is gone") from None
         raise RunError(f"could not take the lake lock {s3_url(path)}")
@@ -148,7 +152,7 @@ class S3Lake(StateReader):
                         new: list[str], replace: bool, fragment: int) -> tuple[int, int] | None:
         existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
-        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self._rows,
+        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self.rows,
                                 fragment)
         if change is None:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -156,6 +160,10 @@ class S3Lake(StateReader):
         removes = existing if replace else change.removes
         self._changes[(table, day)] = (change.adds, removes)
         return change.before, change.after
+
+    def stage(self, run: str, table: str, day: str, adds: list[str], removes: list[str], kept: list[str]) -> None:
+        """A partition's next file set (a compaction): uploads and deletes, made by the commit."""
+        self._changes[(table, day)] = (adds, removes)
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
                reset_state: bool) -> None:
@@ -173,21 +181,19 @@ class S3Lake(StateReader):
                         if not p.endswith(f"/{run}.parquet")]
         for name, key in (("quarantine.jsonl", self._key("quarantine", f"{run}.jsonl")),
                           ("run.json", self._key("_state", "runs", f"{run}.json")),
-                          ("files.parquet", self._key("_state", "files", f"{run}.parquet"))):  # last: commit point
+                          ("files.parquet", self._key("_state", "files", f"{run}.parquet"))):
             if (tmp / name).exists():
                 uploads.append((str(tmp / name), key))
-        journal = {"run": run, "adds": [k for _, k in uploads], "removes": deletes,
-                   "marker": self._key("_state", "files", f"{run}.parquet")}
+        # the last upload is the commit point: an ingest's state file, or a compaction's summary (it has no state)
+        *data, (marker_src, marker) = uploads
+        journal = {"run": run, "adds": [k for _, k in uploads], "removes": deletes, "marker": marker}
         journal_key = self._key("_state", "journal", f"{run}.json")
         self.fs.pipe_file(journal_key, json.dumps(journal, indent=1).encode())
         failpoint("after-journal")
-        data = [(src, key) for src, key in uploads if "/_state/files/" not in key]
         if data:
             self.fs.put([s for s, _ in data], [k for _, k in data])
         failpoint("after-upload")
-        for src, key in uploads:
-            if "/_state/files/" in key:
-                self.fs.put_file(src, key)
+        self.fs.put_file(marker_src, marker)
         failpoint("after-marker")
         self._finish(journal)
         self.fs.rm(journal_key)
