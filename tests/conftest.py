@@ -165,6 +165,29 @@ def s3(monkeypatch, tmp_path):
     server.stop()
 
 
+def s3_put_dies_at(monkeypatch, part: str):
+    """Uploads (`put_file`) of keys holding `part` fail, as a crash between a commit's uploads would (the data
+    files up, the commit point not); returns the undo. Clients made before keep their own put_file: dropped."""
+    import s3fs
+
+    from jobs import storage
+
+    real = s3fs.S3FileSystem.put_file
+
+    def dying(self, lpath, rpath, *a, **kw):
+        if part in rpath:
+            raise RuntimeError("simulated crash")
+        return real(self, lpath, rpath, *a, **kw)
+
+    def undo() -> None:
+        monkeypatch.setattr(s3fs.S3FileSystem, "put_file", real)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", dying)
+    storage._s3_filesystem.cache_clear()
+    s3fs.S3FileSystem.clear_instance_cache()
+    return undo
+
+
 def s3fs_client():
     """A fresh s3fs client for the test's own uploads and checks (no listing cache)."""
     import s3fs

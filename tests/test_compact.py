@@ -11,10 +11,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import compact, storage
+from jobs import compact
 from jobs.cli import main
 from jobs.generate import Spec, generate
-from tests.conftest import (ingest, lake_files, last_run, record, s3fs_client, sql, trail_path, trailhouse,
+from tests.conftest import (ingest, lake_files, last_run, record, s3_put_dies_at, s3fs_client, sql, trail_path, trailhouse,
                             write)
 from transforms.schema import SORT_KEYS
 
@@ -182,8 +182,6 @@ def test_a_compaction_killed_in_its_commit_leaves_the_old_or_the_new_lake_and_th
 
 def test_an_s3_lake_is_compacted_and_its_old_objects_deleted_and_a_crash_before_its_summary_rolls_back(
         s3, tmp_path, monkeypatch, capsys):
-    import s3fs
-
     fs = s3fs_client()
     fs.mkdir("lakes")
     url = "s3://lakes/c"
@@ -196,18 +194,9 @@ def test_an_s3_lake_is_compacted_and_its_old_objects_deleted_and_a_crash_before_
         assert ingest(tmp_path / f"src{seed}", "--lake", local, "--workers", "1") == 0
     objects = sorted(fs.find("lakes/c/events"))
     assert len(objects) > 2
-    real_put_file = s3fs.S3FileSystem.put_file
-
-    def dying(self, lpath, rpath, *a, **kw):
-        if "/_state/runs/" in rpath:  # the compacted files are up, the commit point is not
-            raise RuntimeError("simulated crash")
-        return real_put_file(self, lpath, rpath, *a, **kw)
-
-    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", dying)
-    storage._s3_filesystem.cache_clear()  # a client made before the patch kept its own put_file
-    s3fs.S3FileSystem.clear_instance_cache()
+    undo = s3_put_dies_at(monkeypatch, "/_state/runs/")  # the compacted files are up, the commit point is not
     assert main(["compact", "--lake", url, "--workers", "1"]) == 1
-    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", real_put_file)
+    undo()
     assert fs.glob("lakes/c/_state/journal/*.json")
     assert main(["compact", "--lake", url, "--workers", "2"]) == 0
     assert "recovered" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from jobs.cli import main
 from queries import connect
-from tests.conftest import SAMPLE, ingest, last_run, record, s3fs_client, sql, trail_path, write
+from tests.conftest import SAMPLE, ingest, last_run, record, s3_put_dies_at, s3fs_client, sql, trail_path, write
 
 A1, A2, A3 = "111122223333", "444455556666", "777788889999"
 ORG = "o-abcdefghij"
@@ -320,20 +320,11 @@ def test_a_commit_that_dies_before_its_state_is_rolled_back(s3, tmp_path, monkey
     upload(SAMPLE, "trail")
     url = "s3://lakes/crash"
     s3fs_client().mkdir("lakes")
-    import s3fs
-
-    real_put_file = s3fs.S3FileSystem.put_file
-
-    def dying(self, lpath, rpath, *a, **kw):
-        if "/_state/files/" in rpath:  # the data files are up, the commit point is not
-            raise RuntimeError("simulated crash")
-        return real_put_file(self, lpath, rpath, *a, **kw)
-
-    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", dying)
+    undo = s3_put_dies_at(monkeypatch, "/_state/files/")  # the data files are up, the commit point is not
     assert ingest("s3://trail", "--lake", url, "--workers", "1") == 1
     fs = s3fs_client()
     assert fs.glob("lakes/crash/events/*/*.parquet") and fs.glob("lakes/crash/_state/journal/*.json")
-    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", real_put_file)
+    undo()
     assert ingest("s3://trail", "--lake", url, "--workers", "1") == 0
     last = runs(url)[-1]
     assert len(last["recovered_runs"]) == 1 and last["files_read"] == last["files_seen"]  # read again
