@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compact", help="rewrite the lake's partitions as few sorted files, compressed harder")
     cmp.add_argument("--lake", required=True, type=_path, help="lake directory or s3://bucket/prefix")
     cmp.add_argument("--since", type=_date, help="first partition to compact (YYYY-MM-DD)")
-    cmp.add_argument("--until", type=_date, help="last partition to compact (YYYY-MM-DD; nightly: yesterday)")
+    cmp.add_argument("--until", type=_date, help="last partition to compact (YYYY-MM-DD; nightly: two days back)")
     cmp.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     _s3_options(cmp)
 
@@ -272,13 +272,17 @@ def _internal(exc: Exception) -> int:
     return EXIT_FAILURE
 
 
+def _check_range(args: argparse.Namespace) -> None:
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from jobs.discover import Scope
     from jobs.ingest import Options, run
     from jobs.progress import Progress, print_summary
 
-    if args.since and args.until and args.since > args.until:
-        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    _check_range(args)
     scope = Scope(args.since, args.until, frozenset(args.account), frozenset(args.region))
     opts = Options(list(args.sources), args.lake, scope, args.workers, args.full_refresh,
                    not args.no_original, args.memory_limit, _s3(args), args.lookback_days, args.executor,
@@ -296,8 +300,7 @@ def _ingest(args: argparse.Namespace) -> int:
 def _compact(args: argparse.Namespace) -> int:
     from jobs.compact import Options, run
 
-    if args.since and args.until and args.since > args.until:
-        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    _check_range(args)
     s = run(Options(args.lake, args.since, args.until, args.workers, _s3(args)))
     lines = [f"trailhouse compact · run {s.run_id}"]
     if not s.partitions:
@@ -368,8 +371,7 @@ def _sql(args: argparse.Namespace) -> int:
 def _findings(args: argparse.Namespace) -> int:
     from jobs.output import write
 
-    if args.since and args.until and args.since > args.until:
-        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    _check_range(args)
     _check_output(args)
     con = _connect(args)
     where = []
@@ -396,8 +398,7 @@ def _dashboards(args: argparse.Namespace) -> int:
 
     from jobs.dashboards import build
 
-    if args.since and args.until and args.since > args.until:
-        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    _check_range(args)
     con = _connect(args)
     out = pathlib.Path(args.out)
     try:
