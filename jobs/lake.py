@@ -127,22 +127,38 @@ def compact_sql(table: str, files: list[str], out: str) -> str:
 
 
 def parquet_options(table: str, schema: pa.Schema) -> dict:
-    """pyarrow write options of a part file: zstd, bounded row groups, delta encodings where they pay."""
+    """pyarrow write options of a part file: zstd, bounded row groups, delta encodings where they pay, and
+    min/max statistics for every column but the long texts (`statistics_columns`)."""
     delta = DELTA_ENCODED[table]
     return {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL, "row_group_size": ROW_GROUP_SIZE,
-            "use_dictionary": [c for c in _leaf_columns(schema) if c not in delta], "column_encoding": delta}
+            "use_dictionary": [c for c in _leaf_columns(schema) if c not in delta], "column_encoding": delta,
+            "write_statistics": statistics_columns(schema)}
+
+
+def statistics_columns(schema: pa.Schema) -> list[str]:
+    """The columns whose min/max a part file keeps: all but the record's text and the JSON payloads. No query
+    filters those by range, and their statistics (up to 4 KB of text each, in every page header and in the
+    footer) cost ~2.6 B/event and a little write time, pruning nothing (docs/performance.md)."""
+    import pyarrow as pa
+
+    return [path for path, kind in _leaves(schema) if path != "event.original" and not isinstance(kind, pa.JsonType)]
 
 
 def _leaf_columns(schema: pa.Schema) -> list[str]:
     """Parquet column paths of an Arrow schema: event.id, related.ip.list.element, …"""
+    return [path for path, _ in _leaves(schema)]
+
+
+def _leaves(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
+    """Each Parquet leaf column of an Arrow schema, by path, with its Arrow type."""
     import pyarrow as pa
 
-    def walk(kind: pa.DataType, path: str) -> list[str]:
+    def walk(kind: pa.DataType, path: str) -> list[tuple[str, pa.DataType]]:
         if pa.types.is_struct(kind):
             return [c for f in kind for c in walk(f.type, f"{path}.{f.name}")]
         if pa.types.is_list(kind) or pa.types.is_large_list(kind):
             return walk(kind.value_type, f"{path}.list.element")
-        return [path]
+        return [(path, kind)]
     return [c for f in schema for c in walk(f.type, f.name)]
 
 

@@ -91,6 +91,11 @@ def test_worker_files_store_unique_columns_delta_encoded(tmp_path, monkeypatch):
         assert {path: columns[path].encodings[-1] for path in lake_mod.DELTA_ENCODED["events"]} == \
             lake_mod.DELTA_ENCODED["events"], f
         assert "RLE_DICTIONARY" in columns["event.action"].encodings, f
+        # min/max for what queries filter on, none for the long texts (the record's, the JSON payloads)
+        assert columns["event.action"].is_stats_set and columns["@timestamp"].is_stats_set, f
+        assert columns["event.action"].statistics.min <= columns["event.action"].statistics.max, f
+        assert not columns["event.original"].is_stats_set, f
+        assert not columns["aws.cloudtrail.request_parameters"].is_stats_set, f
     assert sql(lake, "SELECT count(*) FROM EVENTS WHERE event.id IS NULL OR event.original IS NULL")[0][0] == 0
 
 
