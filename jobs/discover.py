@@ -181,14 +181,33 @@ def _walk_local(root: str) -> Iterator[SourceFile]:
     silently (os.walk's default) but quarantined as unreadable, whatever the scope.
     """
     unlisted: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+    for dirpath, dirnames, filenames in _walk(root, unlisted):
         yield from _unlisted(unlisted)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             yield _local_file(os.path.join(dirpath, name))
     yield from _unlisted(unlisted)
+
+
+def _walk(root: str, unlisted: list[OSError]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk of the folders not hidden, in path order, into linked folders too (a trail tree assembled from
+    symlinks is read whole, not silently skipped, os.walk's default), each real folder once: a link back up
+    the tree or a second link to a folder already walked is not followed again."""
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            unlisted.append(exc)
+            dirnames.clear()
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames.clear()
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        yield dirpath, dirnames, filenames
 
 
 def _unlisted(errors: list[OSError]) -> Iterator[SourceFile]:
@@ -264,8 +283,7 @@ def _below(root: str, unlisted: list[OSError]) -> Iterator[str]:
     """`root` and everything below it that is not hidden (what `**` matches); folders not listable to `unlisted`."""
     if not os.path.isdir(root):
         return
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, _, filenames in _walk(root, unlisted):
         yield dirpath
         yield from (os.path.join(dirpath, name) for name in filenames if not name.startswith("."))
 

@@ -73,6 +73,23 @@ def test_a_local_glob_walks_its_matched_folders_in_path_order_each_file_once(tmp
     assert sorted(everything) == sorted(by_folder) and len(set(everything)) == 9
 
 
+def test_linked_folders_are_walked_each_real_folder_once(tmp_path):
+    """A trail tree assembled from symlinks (a region's folder linked in from another disk) is read whole, by
+    a folder source and a glob alike; a link back up the tree, or a second link to a folder already walked,
+    does not list its files again, nor loop."""
+    elsewhere = write(trail_path(tmp_path / "disk2", "111122223333", "eu-west-1", "2026-11-01", "b"), [record()])
+    write(trail_path(tmp_path / "trail", "111122223333", "us-east-1", "2026-11-01", "a"), [record()])
+    region = tmp_path / "trail" / "AWSLogs" / "111122223333" / "CloudTrail" / "eu-west-1"
+    region.symlink_to(elsewhere.parents[3], target_is_directory=True)  # …/disk2/…/CloudTrail/eu-west-1
+    (region.parent / "us-east-1" / "loop").symlink_to(tmp_path / "trail", target_is_directory=True)
+    (tmp_path / "trail" / "again").symlink_to(region, target_is_directory=True)
+    for source in (tmp_path / "trail", tmp_path / "trail" / "AWSLogs" / "*" / "CloudTrail", tmp_path / "trail" / "**"):
+        found = discover([str(source)], Scope())
+        assert sorted((f.region, f.url.rsplit("_", 1)[1]) for f in found) == \
+            [("eu-west-1", "b.json.gz"), ("us-east-1", "a.json.gz")], source
+        assert str(region) in found[0].url or str(region) in found[1].url  # by the path as linked in the trail
+
+
 def test_missing_source_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="source not found"):
         discover([str(tmp_path / "nope")], Scope())
