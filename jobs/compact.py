@@ -170,9 +170,9 @@ def run(opts: Options) -> Summary:
                 for table, day in replace:
                     adds = [j.out for j in jobs if (j.table, j.day) == (table, day)]
                     removes = [f for j in jobs if (j.table, j.day) == (table, day) for f in j.files]
-                    lake.stage(run_id, table, day, adds, removes, kept[(table, day)])
+                    lake.stage(run_id, table, day, adds, removes, list(kept[(table, day)]))
                     summary.files_after += len(adds) + len(kept[(table, day)])
-                    summary.bytes_after += sum(Path(a).stat().st_size for a in adds) + lake.size(kept[(table, day)])
+                    summary.bytes_after += sum(Path(a).stat().st_size for a in adds) + sum(kept[(table, day)].values())
                 summary.partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
                 summary.seconds = round(time.perf_counter() - start, 3)
                 (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
@@ -186,8 +186,10 @@ def run(opts: Options) -> Summary:
 
 
 def _plan(lake, opts: Options, run_id: str, tmp: Path, summary: Summary) -> tuple[list[Rewrite], dict]:
+    """The files to write, and each partition's files kept as they are, with their sizes (each file's size
+    asked once: on S3 a request each)."""
     jobs: list[Rewrite] = []
-    kept: dict[tuple[str, str], list[str]] = {}
+    kept: dict[tuple[str, str], dict[str, int]] = {}
     for table in TABLES:
         for day in lake.partitions(table):
             if (opts.since and day < opts.since.isoformat()) or (opts.until and day > opts.until.isoformat()):
@@ -201,9 +203,10 @@ def _plan(lake, opts: Options, run_id: str, tmp: Path, summary: Summary) -> tupl
             out_dir.mkdir(parents=True, exist_ok=True)
             jobs += todo
             rewritten = {f for j in todo for f in j.files}
-            kept[(table, day)] = [f for f in files if f not in rewritten]
+            sizes = {f: lake.size([f]) for f in files}
+            kept[(table, day)] = {f: n for f, n in sizes.items() if f not in rewritten}
             summary.files_before += len(files)
-            summary.bytes_before += lake.size(files)
+            summary.bytes_before += sum(sizes.values())
             summary.rows += sum(held.values())
     return jobs, kept
 

@@ -42,13 +42,14 @@ def row_groups_sorted(path: Path, table: str = "events") -> bool:
                for i in range(f.num_row_groups))
 
 
-def size(lake: Path) -> int:
-    return sum(p.stat().st_size for p in (lake / "events").rglob("*.parquet"))
+def size(lake: Path, tables: tuple[str, ...] = ("events",)) -> int:
+    return sum(p.stat().st_size for t in tables for p in (lake / t).rglob("*.parquet"))
 
 
 def test_each_partition_becomes_one_sorted_smaller_file_holding_every_event(tmp_path, capsys):
     lake = lake_of_three_runs(tmp_path)
     before, bytes_before = sql(lake, EVERYTHING), size(lake)
+    both_before = size(lake, ("events", "digests"))
     assert all(len(files) >= 3 for files in partition_files(lake).values())
     capsys.readouterr()
     assert main(["compact", "--lake", str(lake), "--workers", "2"]) == 0
@@ -64,6 +65,7 @@ def test_each_partition_becomes_one_sorted_smaller_file_holding_every_event(tmp_
     run = last_run(lake)
     assert run["command"] == "compact" and run["rows"] == len(before) + sql(lake, "SELECT count(*) FROM DIGESTS")[0][0]
     assert run["files_after"] < run["files_before"] and run["bytes_after"] < run["bytes_before"]
+    assert (run["bytes_before"], run["bytes_after"]) == (both_before, size(lake, ("events", "digests")))
     assert not list((lake / "_tmp").iterdir()) and not (lake / "_state" / "lock").exists()
 
 
@@ -141,6 +143,17 @@ def test_a_big_day_is_written_as_several_files_of_several_sorted_row_groups(tmp_
     assert sum(rows.values()) == len(before) and sql(lake, EVERYTHING) == before
     assert any(pq.ParquetFile(p).num_row_groups > 1 for p in files)
     assert all(row_groups_sorted(p) for p in files)
+    # a later ingest of the day: the full compacted files are kept as they are, and counted as they are
+    monkeypatch.setattr(compact, "COMPACT_ROWS", min(rows.values()))  # every compacted file counts as full
+    full = {p.name: p.stat().st_size for p in files}
+    generate(Spec(events=1000, seed=4, accounts=2, regions=2, days=1), str(tmp_path / "src4"))
+    assert ingest(tmp_path / "src4", "--lake", lake, "--workers", "1") == 0
+    assert main(["compact", "--lake", str(lake), "--workers", "1"]) == 0
+    after = {p.name: p.stat().st_size for p in (lake / "events").rglob("*.parquet")}
+    assert {n: after[n] for n in full} == full and len(after) > len(full)
+    run = last_run(lake)
+    assert run["bytes_after"] == size(lake, ("events", "digests"))
+    assert run["files_after"] == len(after) + len(list((lake / "digests").rglob("*.parquet")))
 
 
 def test_a_compaction_waits_for_an_ingest_and_says_which_run_holds_the_lake(tmp_path, capsys):
