@@ -148,3 +148,49 @@ def test_per_distinct_matches_the_rule_row_by_row():
     assert got["distinct"].to_list() == got["direct"].to_list() == [
         ["X", "1"], ["X", "1"], ["2"], ["Y"], [], ["X", "3"]]
     assert frame.head(0).select(per_distinct(rule, pl.List(pl.String))).height == 0
+
+
+def test_per_unique_parses_each_distinct_value_once_and_keeps_nulls():
+    """The parser runs once per distinct value; every row gets its value's answer, a null row null."""
+    from transforms.unique import per_unique
+
+    calls: list[str] = []
+
+    def shout(value: str) -> str:
+        calls.append(value)
+        return value.upper()
+
+    frame = pl.DataFrame({"ua": ["aws-cli", None, "boto3", "aws-cli", "", None, "boto3"]})
+    got = frame.select(per_unique(pl.col("ua"), shout, pl.String()))["ua"].to_list()
+    assert got == ["AWS-CLI", None, "BOTO3", "AWS-CLI", "", None, "BOTO3"]
+    assert sorted(calls) == ["", "aws-cli", "boto3"]
+    assert frame.head(0).select(per_unique(pl.col("ua"), shout, pl.String())).height == 0
+    assert frame.filter(pl.col("ua").is_null()).select(per_unique(pl.col("ua"), shout, pl.String()))[
+        "ua"].to_list() == [None, None]
+
+
+def test_category_and_type_per_api_call_and_console_login_outcome():
+    """The lookups run per distinct API call; a console login's type still follows each event's outcome."""
+    rows = normalized([
+        record("CreateUser", eid="a", eventSource="iam.amazonaws.com"),
+        record("RunInstances", eid="b", eventSource="ec2.amazonaws.com"),
+        record("CreateUser", eid="c", eventSource="iam.amazonaws.com", errorCode="AccessDenied"),
+        record("ConsoleLogin", eid="ok", eventSource="signin.amazonaws.com",
+               responseElements={"ConsoleLogin": "Success"}),
+        record("ConsoleLogin", eid="bad", eventSource="signin.amazonaws.com",
+               responseElements={"ConsoleLogin": "Failure"}, errorMessage="Failed authentication"),
+        record("FrobnicateWidget", eid="odd", eventSource="example.com"),
+    ])
+    got = {r["event"]["id"]: (r["event"]["category"], r["event"]["type"]) for r in rows}
+    assert got["a"] == got["c"] == (["iam"], ["user", "creation"])
+    assert got["ok"] == (["authentication"], ["start", "allowed"])
+    assert got["bad"] == (["authentication"], ["start", "denied"])
+    assert got["odd"] == (["api"], ["info"])
+    assert got["b"] == (["host"], ["start"])
+
+
+def test_booleans_read_true_and_false_in_any_case_and_nothing_else():
+    from transforms.aws_cloudtrail import boolean
+
+    frame = pl.DataFrame({"readOnly": ["true", "False", "TRUE", "yes", None, "", "1"]})
+    assert frame.select(boolean("readOnly").alias("b"))["b"].to_list() == [True, False, True, None, None, None, None]

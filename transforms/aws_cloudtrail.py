@@ -11,8 +11,8 @@ _CT = "aws.cloudtrail."
 
 def boolean(path: str) -> pl.Expr:
     """JSON true/false (or their strings) → boolean; anything else → null (kept in event.original)."""
-    return pl.col(path).str.to_lowercase().replace_strict({"true": True, "false": False}, default=None,
-                                                          return_dtype=pl.Boolean)
+    value = pl.col(path).str.to_lowercase()
+    return pl.when(value == "true").then(True).when(value == "false").then(False)
 
 
 def console_flag(path: str) -> pl.Expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import polars as pl
@@ -19,8 +20,11 @@ def _version(*parts: str | None) -> str | None:
     return ".".join(present) or None
 
 
+@functools.lru_cache(maxsize=2**16)
 def parse(value: str) -> dict[str, str | None]:
-    """One user agent string → the ECS parts; "Other" marks what uap-core does not recognise."""
+    """One user agent string → the ECS parts; "Other" marks what uap-core does not recognise.
+
+    Remembered per process, as the addresses are (source.classify): every batch sees the same clients."""
     r = ua_parser.parse(value)
     ua, os_, device = r.user_agent, r.os, r.device
     os_name = os_.family if os_ and os_.family != "Other" else None
