@@ -266,8 +266,9 @@ class _Plan:
     Most inputs come out of one typed `json_transform` of the whole record (one parse, straight into
     columns). An input inside a JSON payload that is itself an input (requestParameters.userName) is read
     from that payload's text, which is small. An input whose name differs from a sibling's only by case
-    (sharedEventId beside sharedEventID) cannot be a DuckDB struct key, so it is read from the raw text,
-    only in the records that contain its key.
+    (sharedEventId beside sharedEventID) cannot be a DuckDB struct key, so it is read from the raw text, by
+    Polars, only in the records that contain its key (`_loose_column`): a scan of every record's text in the
+    query cost ~10 ms of each ~85 ms extraction of ~9K records (docs/performance.md).
     """
 
     shape: dict
@@ -289,6 +290,8 @@ def _plan(table: str) -> _Plan:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         if parts[-1].lower() in {k.lower() for k in node}:
+            if i.kind != "text":
+                raise ValueError(f"input {i.path}: a key that differs from a sibling's only by case must be text")
             plan.loose.append(i)
         else:
             node[parts[-1]] = json.loads(i.shape) if i.shape else _DUCKDB_TYPE[i.kind]
@@ -304,11 +307,11 @@ def _extract_sql(table: str, source: str) -> str:
         paths = ", ".join(f"'{_path(c.path[len(parent) + 1:])}'" for c in children)
         payload_cols.append(f"json_extract_string(_j.{_sql_name(parent)}, [{paths}]) AS _p{n}")
         value.update({c.path: f"_p{n}[{k}]" for k, c in enumerate(children, start=1)})
-    for i in plan.loose:
-        key = i.path.rsplit(".", 1)[-1]
-        value[i.path] = f"""CASE WHEN contains("{RAW}", '"{key}"') THEN json_extract_string("{RAW}", '{_path(i.path)}') END"""
     cols = [f"""left("{RAW}", 1) = '{{' AS "_is_object" """]
+    loose = {i.path for i in plan.loose}
     for i in inputs(table):
+        if i.path in loose:
+            continue
         v = value.get(i.path, f"_j.{_sql_name(i.path)}")
         if i.path == "eventID":
             cols.append(f"""CASE WHEN {v} IS NULL THEN md5("{RAW}") END AS "_hash" """)
@@ -387,10 +390,11 @@ class Extractor:
         self._feed = _Feed()
         self.con.register("batch", self._feed)
         self._columns: dict[str, list[str]] = {}
+        self._loose = {table: _plan(table).loose for table in ("events", "digests")}
         for table in ("events", "digests"):
             sql = _extract_sql(table, "batch")
             self.con.execute(f"PREPARE extract_{table} AS {sql}")
-            # EXECUTE renames columns whose names differ only in case (sharedEventId_1): keep the query's own
+            # EXECUTE would rename columns whose names differ only in case (x_1): keep the query's own
             self._columns[table] = self.con.sql(sql).columns
 
     def extract(self, records: pa.Table, table: str) -> pl.DataFrame:
@@ -408,5 +412,16 @@ class Extractor:
         assert isinstance(extracted, pl.DataFrame) and extracted.height == records.num_rows
         own = pl.from_arrow(records.select([FILE, "_ord", RAW]))
         assert isinstance(own, pl.DataFrame)
+        loose = [_loose_column(own[RAW], i) for i in self._loose[table]]
         return pl.concat([own, extracted], how="horizontal").with_columns(
-            pl.Series("_bytes", records.column("_bytes")), pl.Series("_reject", records.column("_reject")))
+            *loose, pl.Series("_bytes", records.column("_bytes")), pl.Series("_reject", records.column("_reject")))
+
+
+def _loose_column(text: pl.Series, loose: Input) -> pl.Series:
+    """A text input read from the records whose text holds its key (a few, if any), null elsewhere."""
+    key = loose.path.rsplit(".", 1)[-1]
+    rows = text.str.contains(f'"{key}"', literal=True).arg_true()
+    column = pl.repeat(None, len(text), dtype=pl.String, eager=True).alias(loose.path)
+    if rows.is_empty():
+        return column
+    return column.scatter(rows, text.gather(rows).str.json_path_match("$." + loose.path))

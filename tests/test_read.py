@@ -158,6 +158,21 @@ def test_wrong_types_in_nested_objects_do_not_break_the_batch():
     assert row["userIdentity.type"] is None and row["awsRegion"] == "42" and row["responseElements"] == "[1]"
 
 
+def test_a_key_differing_from_a_sibling_only_by_case_is_read_at_its_own_level():
+    """sharedEventId cannot sit beside sharedEventID in DuckDB's struct, so it is read from the record's text:
+    only at the top level, whatever its JSON type, and null where the record does not hold it."""
+    upper = dict(EVENTS[0], eventID="upper", sharedEventID="S-UP")
+    lower = dict(EVENTS[0], eventID="lower", sharedEventId="s-low")
+    both = dict(EVENTS[0], eventID="both", sharedEventID="S-1", sharedEventId="s-1")
+    nested = dict(EVENTS[0], eventID="nested", requestParameters={"sharedEventId": "inner"})
+    number = dict(EVENTS[0], eventID="number", sharedEventId=7)
+    good, bad = _extract([json.dumps(r).encode() for r in (upper, lower, both, nested, number)])
+    assert bad.height == 0
+    got = {r["eventID"]: (r["sharedEventID"], r["sharedEventId"]) for r in good.iter_rows(named=True)}
+    assert got == {"upper": ("S-UP", None), "lower": (None, "s-low"), "both": ("S-1", "s-1"),
+                   "nested": (None, None), "number": (None, "7")}
+
+
 def test_json_size_is_known_from_the_gzip_trailer_before_decompressing():
     text = json.dumps({"Records": EVENTS * 50}).encode()
     packed = gzip.compress(text)
