@@ -448,7 +448,7 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
         try:
             con.execute("SET TimeZone = 'UTC'")
             lake.attach(con)
-            built = lake.build_partition(con, run_id, table, day, sorted(p for p, _ in parts), opts.full_refresh,
+            built = lake.build_partition(con, run_id, table, day, dict(parts), opts.full_refresh,
                                          fragment)
         finally:
             con.close()

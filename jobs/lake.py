@@ -177,55 +177,54 @@ class Change:
     after: int
 
 
-def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existing: list[str], new: list[str],
-                   out_dir: Path, rows: Callable[[list[str]], int], fragment: int) -> Change | None:
+def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existing: list[str],
+                   new: dict[str, int], out_dir: Path, rows: Callable[[list[str]], int], fragment: int) -> Change | None:
     """Decide a partition's next file set, writing as little as possible; shared by the local and S3 lakes.
 
     New part files (already final: sorted, zstd) are moved into `out_dir`, only a new file holding
     duplicates is rewritten without them, and new files under `fragment` rows are merged into one file. Past
     MAX_FILES_PER_PARTITION small files, those are compacted into one new file, superseding the existing
-    ones among them. None when every new row is already there.
+    ones among them. None when every new row is already there. `new` maps each new file to the rows its
+    worker wrote, so no new file's footer is read (three reads each: ~0.2 s of a 1M-event commit).
     """
-    import pyarrow.parquet as pq
-
     out_dir.mkdir(parents=True, exist_ok=True)
     losers: dict[str, list[int]] = {}
-    for filename, row in con.execute(losers_sql(table, existing, new)).fetchall():
+    for filename, row in con.execute(losers_sql(table, existing, sorted(new))).fetchall():
         losers.setdefault(filename, []).append(row)
-    adds, small = [], []
-    for f in new:
-        dest = out_dir / Path(f).name
+    counts: dict[str, int] = {}  # rows of each file the partition gains
+    small = []
+    for f in sorted(new):
+        dest = str(out_dir / Path(f).name)
         if f not in losers:
             os.replace(f, dest)
-        elif len(losers[f]) < pq.read_metadata(f).num_rows:
-            con.execute(without_rows_sql(f, losers[f], str(dest)))
+        elif len(losers[f]) < new[f]:
+            con.execute(without_rows_sql(f, losers[f], dest))
         else:
             continue  # every row of it was already in the lake
-        (small if pq.read_metadata(dest).num_rows < fragment else adds).append(str(dest))
+        counts[dest] = new[f] - len(losers.get(f, ()))
+        if counts[dest] < fragment:
+            small.append(dest)
     if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
-        merged = out_dir / f"part-{run}-small.parquet"
-        con.execute(compact_sql(table, small, str(merged)))
+        merged = str(out_dir / f"part-{run}-small.parquet")
+        con.execute(compact_sql(table, small, merged))
         for f in small:
             os.unlink(f)
-        small = [str(merged)]
-    adds += small
-    if not adds:
+        counts[merged] = sum(counts.pop(f) for f in small)
+    if not counts:
         return None
     held = {f: rows([f]) for f in existing}  # each footer read once (a request each on S3)
     removes: list[str] = []
-    if len(existing) + len(adds) > MAX_FILES_PER_PARTITION:
-        counts = held | {f: parquet_rows([f]) for f in adds}  # the new files are local, on either lake
-        small = [f for f in existing + adds if counts[f] < SMALL_FILE_ROWS]
+    if len(existing) + len(counts) > MAX_FILES_PER_PARTITION:
+        small = [f for f, n in (held | counts).items() if n < SMALL_FILE_ROWS]
         if len(small) > MAX_FILES_PER_PARTITION:  # at most ~32 × 4K rows: one bounded sort
-            compacted = out_dir / f"part-{run}-compacted.parquet"
-            con.execute(compact_sql(table, small, str(compacted)))
-            for f in adds:
-                if f in small:
-                    os.unlink(f)
-            adds = [f for f in adds if f not in small] + [str(compacted)]
+            compacted = str(out_dir / f"part-{run}-compacted.parquet")
+            con.execute(compact_sql(table, small, compacted))
+            for f in [f for f in counts if f in small]:
+                os.unlink(f)
+            counts[compacted] = sum(counts.pop(f) if f in counts else held[f] for f in small)
             removes = [f for f in existing if f in small]
     kept = sum(n for f, n in held.items() if f not in removes)
-    return Change(sorted(adds), removes, sum(held.values()), kept + parquet_rows(adds))
+    return Change(sorted(counts), removes, sum(held.values()), kept + sum(counts.values()))
 
 
 _RENAME_EXCHANGE = 2
@@ -367,7 +366,7 @@ class Lake(StateReader):
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
-                        new: list[str], replace: bool, fragment: int) -> tuple[int, int] | None:
+                        new: dict[str, int], replace: bool, fragment: int) -> tuple[int, int] | None:
         """Assemble the partition's next file set aside: kept files hard-linked, new ones moved in.
 
         Returns (rows before, rows after), or None when every new row was a duplicate and the

@@ -149,7 +149,7 @@ class S3Lake(StateReader):
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
-                        new: list[str], replace: bool, fragment: int) -> tuple[int, int] | None:
+                        new: dict[str, int], replace: bool, fragment: int) -> tuple[int, int] | None:
         existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
         change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self.rows,

@@ -296,10 +296,14 @@ def test_runs_are_cut_about_equal_and_each_reads_the_file_before_its_streams():
 def test_a_partition_never_holds_more_than_the_file_bound(tmp_path):
     src, lake = tmp_path / "src", tmp_path / "lake"
     for n in range(MAX_FILES_PER_PARTITION + 2):
-        write(trail_path(src, ACCT, "us-east-1", "2026-11-01", f"f{n:02d}"), [record(eid=f"e{n}")])
+        again = [record(eid=f"e{n - 1}")] if n == MAX_FILES_PER_PARTITION else []  # a re-delivery, as it compacts
+        write(trail_path(src, ACCT, "us-east-1", "2026-11-01", f"f{n:02d}"), [record(eid=f"e{n}"), *again])
         assert ingest(src, "--lake", lake) == 0
         files = list((lake / "events" / "event_date=2026-11-01").glob("*.parquet"))
         assert len(files) == (n + 1 if n < MAX_FILES_PER_PARTITION else n + 1 - MAX_FILES_PER_PARTITION)
+        run = last_run(lake)  # the counts follow the rows, through the compaction too
+        assert (run["events_written"], run["duplicates"]) == (1, len(again))
+        assert sql(lake, "SELECT count(*) FROM EVENTS")[0][0] == n + 1
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == sorted(
         f"e{n}" for n in range(MAX_FILES_PER_PARTITION + 2))
 
