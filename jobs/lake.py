@@ -178,7 +178,8 @@ class Change:
 
 
 def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existing: list[str],
-                   new: dict[str, int], out_dir: Path, rows: Callable[[list[str]], int], fragment: int) -> Change | None:
+                   new: dict[str, int], out_dir: Path, rows: Callable[[list[str]], int],
+                   fragment: int) -> Change | None:
     """Decide a partition's next file set, writing as little as possible; shared by the local and S3 lakes.
 
     New part files (already final: sorted, zstd) are moved into `out_dir`, only a new file holding
