@@ -434,12 +434,13 @@ def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt_not_an_internal_error(tmp_
     from jobs.cli import _query_interrupted
 
     con = duckdb.connect(config={"temp_directory": str(tmp_path / "spill")})  # not .tmp/ in the working directory
-    # Python's own Ctrl-C handler, as the CLI runs with: an earlier test in the same process may have left
-    # SIGINT ignored (the full suite in CI did: DuckDB then finished its query)
+    # Python's own Ctrl-C handler, as the CLI has from a terminal: a suite started as a shell's background job
+    # (as CI was, here) inherits SIGINT ignored, and DuckDB then never sees the signal
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-        with pytest.raises(Exception) as caught:  # a sort like a merge's: DuckDB looks for the interrupt between steps
+        # a sort like a merge's: DuckDB looks for the interrupt between steps
+        with pytest.raises(Exception) as caught:
             con.execute(f"COPY (SELECT range AS x, md5(range::VARCHAR) AS m FROM range(3000000) ORDER BY m) "
                         f"TO '{tmp_path / 'merged.parquet'}'")
     finally:
