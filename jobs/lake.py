@@ -375,7 +375,7 @@ class Lake(StateReader):
         """
         existing = self.partition_files(table, day)
         out_dir = self.tmp(run) / table / f"{PARTITION}={day}"
-        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, parquet_rows,
+        change = plan_partition(con, run, table, [] if replace else existing, new, out_dir, self.rows,
                                 fragment)
         if change is None:
             shutil.rmtree(out_dir, ignore_errors=True)
