@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from jobs.errors import UsageError, not_parquet
 from jobs.lake import PARTITION, ROW_GROUP_SIZE, TABLES, open_lake, parquet_options
+from jobs.pool import worker_init
 from jobs.storage import S3Options
 from transforms.schema import SORT_KEYS
 
@@ -142,7 +142,7 @@ def _path(url: str, fs) -> str:
 
 
 def _worker_setup() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    worker_init()  # Ctrl-C is the driver's to handle; no interpreter teardown at exit
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"  # before pyarrow loads, as an ingest's workers
 
 

@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import secrets
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -24,6 +23,7 @@ from jobs.discover import Scope, SourceFile, check_sources, iter_files, newest_f
 from jobs.listing import listed_again
 from jobs.errors import RunError
 from jobs.lake import PARTITION, fragment_rows, input_key, open_lake, version_key
+from jobs.pool import worker_init
 from jobs.storage import S3Options
 
 #: Decompressed JSON per batch, as estimated from the files' sizes (see Inflation): a worker's memory follows
@@ -374,7 +374,7 @@ def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iter
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn"),
-                                 initializer=ignore_interrupt) as pool:
+                                 initializer=worker_init) as pool:
             try:
                 yield from _pool_results(pool, batches, opts, staging)
             except BaseException:  # Ctrl-C or a failed batch: the queued batches are dropped, running ones end
@@ -386,11 +386,6 @@ def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iter
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def ignore_interrupt() -> None:
-    """A worker leaves Ctrl-C to its driver, which stops the run (a terminal sends it to every process)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_results(pool: ProcessPoolExecutor, batches: Iterator[Batch], opts: Options,
