@@ -104,6 +104,12 @@ def median_of(runs: list[Result]) -> Result:
                   max(r.children for r in runs))
 
 
+def round_ratios(ours: list[Result], theirs: list[Result]) -> list[float]:
+    """trailhouse's events/s over a row's, round by round: the runs of one round ran back to back, so a slow
+    spell of the machine weighs on both, and the spread of these says more than the medians' ratio alone."""
+    return [round(o.events_per_second / t.events_per_second, 2) for o, t in zip(ours, theirs)]
+
+
 def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
     """Each row `repeat` times, rows interleaved (so a slow spell of the machine hits every row alike)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +149,7 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
                      "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None,
                      "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]],
+                     "runs_trailhouse_ratio": round_ratios(runs[results[0].name], runs[r.name]),
                      "runs_peak_rss_mb": [round(x.peak_rss_mb) for x in runs[r.name]],
                      "runs_driver_peak_mb": [round(x.driver_peak_mb) for x in runs[r.name]],
                      "runs_child_peak_mb": [round(x.child_peak_mb) for x in runs[r.name]]}
@@ -169,6 +176,10 @@ def render(report: dict) -> str:
         bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"
         lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mb_per_second']:>10,.1f}"
                      f"{r['peak_rss_mb']:>9,.0f}MB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
+    if report["repeat"] > 1:
+        lines.append("trailhouse × round by round (its run against the row's run of the same round):")
+        for r in report["results"][1:]:
+            lines.append(f"  {r['name']:26}" + "  ".join(f"{x:.2f}" for x in r["runs_trailhouse_ratio"]))
     lines.append("peak RSS of each process on its own (highest run; the peaks need not coincide):")
     for r in report["results"]:
         line = f"  {r['name']:26}the process started {r['driver_peak_mb']:,.0f}MB"

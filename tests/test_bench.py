@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobs.bench import Result, median_of
+from jobs.bench import Result, median_of, render, round_ratios
 from jobs.cli import main
 from jobs.generate import GENERATOR_VERSION
 
@@ -30,12 +30,15 @@ def test_bench_smoke(tmp_path, capsys):
     # the compaction rewrites the ingest's lake smaller (and the counts, checked by the bench, still agree)
     assert by["trailhouse compact"]["bytes_per_event"] < by["trailhouse ingest"]["bytes_per_event"]
     assert by["trailhouse ingest"]["trailhouse_ratio"] == 1.0
+    for r in report["results"]:  # one round: its ratio is the medians' ratio
+        assert r["runs_trailhouse_ratio"] == [r["trailhouse_ratio"]]
     for r in report["results"]:  # each process's own peak, from the same samples as the tree's
         assert 10 < r["driver_peak_mb"] <= r["peak_rss_mb"] and r["child_peak_mb"] <= r["peak_rss_mb"]
         assert (r["children"] > 0) == (r["child_peak_mb"] > 0)
     printed = capsys.readouterr().out
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
     assert "peak RSS of each process on its own" in printed
+    assert "round by round" not in printed  # one round: nothing to pair beyond the table
     # the bucket is cached: a second run reuses it
     assert (tmp_path / "work" / f"bucket-20000-1-g{GENERATOR_VERSION}" / ".complete").exists()
 
@@ -47,3 +50,23 @@ def test_repeated_rows_report_the_median_run_and_the_highest_peak():
     assert (mid.seconds, mid.peak_rss_mb, mid.events_per_second) == (2.0, 500.0, 500.0)
     assert (mid.driver_peak_mb, mid.child_peak_mb, mid.children) == (90.0, 400.0, 2)  # each its highest run
     assert median_of(runs[:2]).seconds == 1.0  # an even count takes the faster of the middle two
+
+
+def test_each_round_pairs_trailhouse_with_the_row_run_beside_it():
+    """The ratio round by round, not of sorted runs: a slow spell that hit both runs of a round cancels out."""
+    ours = [Result("trailhouse ingest", 1000, s, 900.0, 10, 30.0, 450.0, 2) for s in (1.0, 2.0, 1.25)]
+    duck = [Result("duckdb-only load", 1000, s, 2000.0, 10, 2000.0, 0.0, 0) for s in (2.0, 3.0, 2.0)]
+    assert round_ratios(ours, duck) == [2.0, 1.5, 1.6]
+    assert round_ratios(ours, ours) == [1.0, 1.0, 1.0]
+    row = {"events_per_second": 500, "mb_per_second": 1.0, "peak_rss_mb": 900.0, "bytes_per_event": 200.0,
+           "driver_peak_mb": 30.0, "children": 2, "child_peak_mb": 450.0}
+    report = {"events": 1000, "distinct_events": 1000, "input_bytes": 2**20, "workers": 2, "repeat": 3,
+              "machine": {"cpus": 2, "python": "3.11"},
+              "results": [{**row, "name": "trailhouse ingest", "trailhouse_ratio": 1.0,
+                           "runs_trailhouse_ratio": round_ratios(ours, ours)},
+                          {**row, "name": "duckdb-only load", "trailhouse_ratio": 1.6,
+                           "runs_trailhouse_ratio": round_ratios(ours, duck)}]}
+    lines = render(report).splitlines()
+    at = lines.index("trailhouse × round by round (its run against the row's run of the same round):")
+    assert lines[at + 1].split() == ["duckdb-only", "load", "2.00", "1.50", "1.60"]
+    assert lines[at + 2].startswith("peak RSS of each process")  # trailhouse against itself is not listed
