@@ -125,6 +125,8 @@ def new_run_id() -> str:
 #: its jemalloc (below), chosen before a worker imports pyarrow.
 WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5000,muzzy_decay_ms:5000",
               "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+#: What a worker imports before it ignores Ctrl-C: Polars sets a SIGINT handler of its own (jobs/pool.py).
+WORKER_PRELOAD = ("polars",)
 
 
 @functools.cache
@@ -374,7 +376,7 @@ def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iter
     os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
     try:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn"),
-                                 initializer=worker_init) as pool:
+                                 initializer=worker_init, initargs=WORKER_PRELOAD) as pool:
             try:
                 yield from _pool_results(pool, batches, opts, staging)
             except BaseException:  # Ctrl-C or a failed batch: the queued batches are dropped, running ones end

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import signal
 import sys
 
 
-def worker_init() -> None:
+def worker_init(*preload: str) -> None:
     """Set up a pool's worker process. It leaves Ctrl-C to its driver, which stops the run (a terminal sends it
-    to every process), and it ends without tearing its interpreter down (`_end_now`)."""
+    to every process), and it ends without tearing its interpreter down (`_end_now`).
+
+    `preload` are imported first: Polars, when imported, sets a SIGINT handler of its own (it turns a signal
+    during a query into KeyboardInterrupt) in place of the ignored one. Imported after, by the first batch, it
+    had a worker's batch fail as interrupted whenever a signal meant for the driver landed in a Polars query,
+    and the run end with exit 130 though its driver was never interrupted."""
+    for module in preload:
+        importlib.import_module(module)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     atexit.register(_end_now)
 
