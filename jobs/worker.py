@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
@@ -253,10 +254,18 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-{part}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
-        pq.write_table(ordered.slice(offset, rows).to_arrow().cast(schema), partial, **write_options)
+        pq.write_table(_as_arrow(ordered.slice(offset, rows), schema), partial, **write_options)
         os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
         result.staged.setdefault((table, str(day)), []).append((str(out), rows))
         offset += rows
+
+
+def _as_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """The frame as the lake's Arrow schema. Polars hands its string views over as they are (no copy), and
+    Arrow's cast writes each string once, into the schema's strings. The default export copies every string
+    into a large string first, for the cast to copy it again: 8.2 → 7.0 ms for a 10.5K-event batch (medians
+    of 40 interleaved runs), the same table. The Parquet writer cannot take nested views, hence the cast."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema)
 
 
 def _field(dotted: str) -> pl.Expr:
