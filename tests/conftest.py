@@ -29,6 +29,17 @@ def extractor() -> read.Extractor:
     return read.Extractor()
 
 
+def normalized_frame(names: list[str], parsed: list[read.Parsed], table: str):
+    """Records through a worker's steps, without its I/O: extracted, validated (every record must pass) and
+    normalized, as a Polars frame of the table's schema."""
+    from transforms.normalize import normalize
+
+    frame = extractor().extract(read.records_table(names, parsed), table)
+    good, bad = read.validate(frame, table)
+    assert bad.height == 0, bad["reason"].to_list()
+    return normalize(good.lazy(), table).collect()
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared; the test skips cleanly when shared/ is not there (a user's clone)."""
     p = SHARED.joinpath(*parts)

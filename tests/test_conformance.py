@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 from jobs import read
-from tests.conftest import ROOT, extractor, shared_path
-from transforms.normalize import normalize
+from tests.conftest import ROOT, normalized_frame, shared_path
 
 # peer field → our field, where the names differ (prefix renames apply to everything under them)
 RENAMES = {
@@ -153,10 +152,7 @@ def normalized(records: list[bytes]) -> list[dict]:
     out = []
     for rec in records:
         parsed = read.split(rec)
-        frame = extractor().extract(read.records_table(["peer"], [parsed]), parsed.table)
-        good, bad = read.validate(frame, parsed.table)
-        assert bad.height == 0, bad["reason"].to_list()
-        rows = normalize(good.lazy(), parsed.table).collect().to_dicts()
+        rows = normalized_frame(["peer"], [parsed], parsed.table).to_dicts()
         out.append({"_table": parsed.table, **rows[0]})
     return out
 

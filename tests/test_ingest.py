@@ -754,24 +754,20 @@ def test_the_state_a_run_skips_by_is_each_inputs_latest_record_of_the_wanted_fol
 def test_a_batch_goes_to_arrow_as_the_lake_schema_without_the_large_string_copy():
     """The worker hands Polars' string views to Arrow and casts once (`worker._as_arrow`): the same table as
     the default export cast, typed as the lake's schema, on every table of the sample's files."""
-    import polars as pl
     import pyarrow as pa
 
     from jobs import read, worker
-    from tests.conftest import extractor
-    from transforms.normalize import normalize
+    from tests.conftest import normalized_frame
     from transforms.schema import arrow_schema
 
     files = sorted(str(p) for p in SAMPLE.rglob("*.json.gz"))
     parsed = [read.split(Path(f).read_bytes()) for f in files]
     for table in ("events", "digests"):
         names = [f for f, p in zip(files, parsed) if p.table == table]
-        frame = extractor().extract(read.records_table(names, [p for p in parsed if p.table == table]), table)
-        good, _ = read.validate(frame.with_columns(pl.lit(False).alias("_context")), table)
-        normalized = normalize(good.lazy(), table, True).collect(engine="in-memory")
+        normalized = normalized_frame(names, [p for p in parsed if p.table == table], table)
         schema = arrow_schema(table)
         got = worker._as_arrow(normalized, schema)
-        assert got.schema.equals(schema) and got.num_rows == good.height > 0
+        assert got.schema.equals(schema) and got.num_rows == sum(len(p.records) for p in parsed if p.table == table) > 0
         assert got.equals(normalized.to_arrow().cast(schema))
         strings = [f for f in schema if pa.types.is_struct(f.type)]  # nested text was carried, not dropped
         assert all(got[f.name].null_count < got.num_rows for f in strings)

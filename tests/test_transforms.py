@@ -12,15 +12,12 @@ from hypothesis import strategies as st
 from jobs import read
 from transforms import normalize as norm
 from transforms.schema import FIELDS, FILE, RAW, TABLES, arrow_schema, fields
-from tests.conftest import extractor, record
+from tests.conftest import extractor, normalized_frame, record
 
 
 def normalized(records: list[dict | bytes]) -> list[dict]:
     raw = [r if isinstance(r, bytes) else json.dumps(r).encode() for r in records]
-    frame = extractor().extract(read.records_table(["f"], [read.Parsed("events", raw)]), "events")
-    good, bad = read.validate(frame, "events")
-    assert bad.height == 0, bad["reason"].to_list()
-    return norm.normalize(good.lazy(), "events").collect().to_dicts()
+    return normalized_frame(["f"], [read.Parsed("events", raw)], "events").to_dicts()
 
 
 def test_outcome_rules():
