@@ -26,13 +26,13 @@ class Result:
     name: str
     events: int
     seconds: float
-    peak_rss_mb: float
+    peak_rss_mib: float
     output_bytes: int
     #: each process's own peak: the one started (the driver) and the largest of its descendants (workers).
     #: The tree's peak is the sum of processes sampled together, so it moves with how their peaks coincide;
     #: whether any process grows with the input shows here.
-    driver_peak_mb: float = 0.0
-    child_peak_mb: float = 0.0
+    driver_peak_mib: float = 0.0
+    child_peak_mib: float = 0.0
     children: int = 0
 
     @property
@@ -99,8 +99,8 @@ def median_of(runs: list[Result]) -> Result:
     ±10–15 % between runs, would otherwise decide ratios between rows."""
     ordered = sorted(runs, key=lambda r: r.seconds)
     mid = ordered[(len(ordered) - 1) // 2]
-    return Result(mid.name, mid.events, mid.seconds, max(r.peak_rss_mb for r in runs), mid.output_bytes,
-                  max(r.driver_peak_mb for r in runs), max(r.child_peak_mb for r in runs),
+    return Result(mid.name, mid.events, mid.seconds, max(r.peak_rss_mib for r in runs), mid.output_bytes,
+                  max(r.driver_peak_mib for r in runs), max(r.child_peak_mib for r in runs),
                   max(r.children for r in runs))
 
 
@@ -145,14 +145,14 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
         "events": delivered, "distinct_events": counted, "input_bytes": input_bytes, "workers": workers,
         "repeat": repeat, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "results": [{**asdict(r), "events_per_second": round(r.events_per_second),
-                     "mb_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
+                     "mib_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
                      "trailhouse_ratio": round(ours / r.events_per_second, 2) if r.events_per_second else None,
                      "runs_events_per_second": [round(x.events_per_second) for x in runs[r.name]],
                      "runs_trailhouse_ratio": round_ratios(runs[results[0].name], runs[r.name]),
-                     "runs_peak_rss_mb": [round(x.peak_rss_mb) for x in runs[r.name]],
-                     "runs_driver_peak_mb": [round(x.driver_peak_mb) for x in runs[r.name]],
-                     "runs_child_peak_mb": [round(x.child_peak_mb) for x in runs[r.name]]}
+                     "runs_peak_rss_mib": [round(x.peak_rss_mib) for x in runs[r.name]],
+                     "runs_driver_peak_mib": [round(x.driver_peak_mib) for x in runs[r.name]],
+                     "runs_child_peak_mib": [round(x.child_peak_mib) for x in runs[r.name]]}
                     for r in results],
     }
 
@@ -171,19 +171,19 @@ def render(report: dict) -> str:
     lines = [f"trailhouse bench · {report['events']:,} events ({report['distinct_events']:,} distinct), "
              f"{report['input_bytes'] / 2**20:,.1f} MiB gzip input, {report['workers']} workers, "
              f"{report['machine']['cpus']} cores" + (f", median of {report['repeat']} runs" if report["repeat"] > 1 else ""),
-             f"{'':26}{'events/s':>12}{'MB/s in':>10}{'peak RSS':>11}{'B/event':>10}{'trailhouse ×':>14}"]
+             f"{'':26}{'events/s':>12}{'MiB/s in':>10}{'peak RSS':>11}{'B/event':>10}{'trailhouse ×':>14}"]
     for r in report["results"]:
         bpe = f"{r['bytes_per_event']:.0f}" if r["bytes_per_event"] else "–"
-        lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mb_per_second']:>10,.1f}"
-                     f"{r['peak_rss_mb']:>9,.0f}MB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
+        lines.append(f"{r['name']:26}{r['events_per_second']:>12,}{r['mib_per_second']:>10,.1f}"
+                     f"{r['peak_rss_mib']:>8,.0f}MiB{bpe:>10}{r['trailhouse_ratio']:>14.2f}")
     if report["repeat"] > 1:
         lines.append("trailhouse × round by round (its run against the row's run of the same round):")
         for r in report["results"][1:]:
             lines.append(f"  {r['name']:26}" + "  ".join(f"{x:.2f}" for x in r["runs_trailhouse_ratio"]))
     lines.append("peak RSS of each process on its own (highest run; the peaks need not coincide):")
     for r in report["results"]:
-        line = f"  {r['name']:26}the process started {r['driver_peak_mb']:,.0f}MB"
+        line = f"  {r['name']:26}the process started {r['driver_peak_mib']:,.0f}MiB"
         if r["children"]:
-            line += f", the largest of its {r['children']} descendants {r['child_peak_mb']:,.0f}MB"
+            line += f", the largest of its {r['children']} descendants {r['child_peak_mib']:,.0f}MiB"
         lines.append(line)
     return "\n".join(lines)

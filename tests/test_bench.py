@@ -20,9 +20,9 @@ def test_bench_smoke(tmp_path, capsys):
     assert 20000 <= report["events"] < 20200 and report["distinct_events"] == 20000
     by = {r["name"]: r for r in report["results"]}
     for name in names:
-        assert by[name]["seconds"] > 0 and by[name]["peak_rss_mb"] > 10 and by[name]["events_per_second"] > 0
+        assert by[name]["seconds"] > 0 and by[name]["peak_rss_mib"] > 10 and by[name]["events_per_second"] > 0
     assert by["per-event python"]["events"] == 20000
-    assert report["repeat"] == 1 and all(len(r["runs_events_per_second"]) == len(r["runs_peak_rss_mb"]) == 1
+    assert report["repeat"] == 1 and all(len(r["runs_events_per_second"]) == len(r["runs_peak_rss_mib"]) == 1
                                        for r in report["results"])
     for name in ("trailhouse ingest", "trailhouse --no-original", "duckdb-only load"):
         assert by[name]["events"] == report["events"] and by[name]["bytes_per_event"] > 0
@@ -33,8 +33,8 @@ def test_bench_smoke(tmp_path, capsys):
     for r in report["results"]:  # one round: its ratio is the medians' ratio
         assert r["runs_trailhouse_ratio"] == [r["trailhouse_ratio"]]
     for r in report["results"]:  # each process's own peak, from the same samples as the tree's
-        assert 10 < r["driver_peak_mb"] <= r["peak_rss_mb"] and r["child_peak_mb"] <= r["peak_rss_mb"]
-        assert (r["children"] > 0) == (r["child_peak_mb"] > 0)
+        assert 10 < r["driver_peak_mib"] <= r["peak_rss_mib"] and r["child_peak_mib"] <= r["peak_rss_mib"]
+        assert (r["children"] > 0) == (r["child_peak_mib"] > 0)
     printed = capsys.readouterr().out
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
     assert "peak RSS of each process on its own" in printed
@@ -47,8 +47,8 @@ def test_repeated_rows_report_the_median_run_and_the_highest_peak():
     runs = [Result("x", 1000, s, rss, 10, driver, child, 2)
             for s, rss, driver, child in ((2.0, 300.0, 40.0, 250.0), (1.0, 500.0, 30.0, 400.0), (4.0, 200.0, 90.0, 100.0))]
     mid = median_of(runs)
-    assert (mid.seconds, mid.peak_rss_mb, mid.events_per_second) == (2.0, 500.0, 500.0)
-    assert (mid.driver_peak_mb, mid.child_peak_mb, mid.children) == (90.0, 400.0, 2)  # each its highest run
+    assert (mid.seconds, mid.peak_rss_mib, mid.events_per_second) == (2.0, 500.0, 500.0)
+    assert (mid.driver_peak_mib, mid.child_peak_mib, mid.children) == (90.0, 400.0, 2)  # each its highest run
     assert median_of(runs[:2]).seconds == 1.0  # an even count takes the faster of the middle two
 
 
@@ -58,8 +58,8 @@ def test_each_round_pairs_trailhouse_with_the_row_run_beside_it():
     duck = [Result("duckdb-only load", 1000, s, 2000.0, 10, 2000.0, 0.0, 0) for s in (2.0, 3.0, 2.0)]
     assert round_ratios(ours, duck) == [2.0, 1.5, 1.6]
     assert round_ratios(ours, ours) == [1.0, 1.0, 1.0]
-    row = {"events_per_second": 500, "mb_per_second": 1.0, "peak_rss_mb": 900.0, "bytes_per_event": 200.0,
-           "driver_peak_mb": 30.0, "children": 2, "child_peak_mb": 450.0}
+    row = {"events_per_second": 500, "mib_per_second": 1.0, "peak_rss_mib": 900.0, "bytes_per_event": 200.0,
+           "driver_peak_mib": 30.0, "children": 2, "child_peak_mib": 450.0}
     report = {"events": 1000, "distinct_events": 1000, "input_bytes": 2**20, "workers": 2, "repeat": 3,
               "machine": {"cpus": 2, "python": "3.11"},
               "results": [{**row, "name": "trailhouse ingest", "trailhouse_ratio": 1.0,
@@ -70,3 +70,6 @@ def test_each_round_pairs_trailhouse_with_the_row_run_beside_it():
     at = lines.index("trailhouse × round by round (its run against the row's run of the same round):")
     assert lines[at + 1].split() == ["duckdb-only", "load", "2.00", "1.50", "1.60"]
     assert lines[at + 2].startswith("peak RSS of each process")  # trailhouse against itself is not listed
+    # sizes are MiB (2**20 bytes) and say so: the 1 GB target is 954 MiB, and "900MB" would read as 43 MB less
+    assert "MiB/s in" in lines[1] and lines[2].split()[4] == "900MiB"
+    assert lines[at + 3].endswith("the process started 30MiB, the largest of its 2 descendants 450MiB")
