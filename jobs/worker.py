@@ -261,10 +261,11 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
 
 
 def _as_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
-    """The frame as the lake's Arrow schema. Polars hands its string views over as they are (no copy), and
-    Arrow's cast writes each string once, into the schema's strings. The default export copies every string
-    into a large string first, for the cast to copy it again: 8.2 → 7.0 ms for a 10.5K-event batch (medians
-    of 40 interleaved runs), the same table. The Parquet writer cannot take nested views, hence the cast."""
+    """The frame as the lake's Arrow schema: Polars hands its string views over as they are, and Arrow's cast
+    writes each string once, into the schema's strings, in pages its allocator hands back after the batch.
+    The default export copies the strings into Polars' allocator instead, which keeps its pages: ~3 % faster
+    per run, but a worker's peak grows with the run (5M events: tree 943–946 MiB against 890 with views, 1M
+    902–922 against 867–898; docs/performance.md). The Parquet writer cannot take nested views, hence the cast."""
     return frame.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema)
 
 
