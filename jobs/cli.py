@@ -82,6 +82,17 @@ def _new_file(value: str) -> str:
     return value
 
 
+def _made_directory(value: str) -> pathlib.Path:
+    """The directory a command writes into, made if it is missing: a path the user cannot write there (below
+    a file, on a read-only mount) is one line saying so before any work, not an internal error halfway."""
+    out = pathlib.Path(value)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}; choose another directory") from None
+    return out
+
+
 def _path(value: str) -> str:
     """A path argument: an empty one would mean the current directory (a lake made of it, or read from it)."""
     if not value.strip():
@@ -328,7 +339,7 @@ def _generate(args: argparse.Namespace) -> int:
                          "choose an earlier --start") from None
     spec = Spec(events=args.events, seed=args.seed, accounts=args.accounts, regions=args.regions,
                 days=args.days, start=args.start)
-    stats = generate(spec, args.out)
+    stats = generate(spec, str(_made_directory(args.out)))
     print(f"wrote {stats['events']:,} events ({stats['insights']:,} of them Insights) in {stats['files']:,} files "
           f"and {stats['digests']:,} digest files to {args.out} ({stats['bytes'] / 2**20:.1f} MiB)")
     return EXIT_OK
@@ -394,17 +405,11 @@ def _findings(args: argparse.Namespace) -> int:
 
 
 def _dashboards(args: argparse.Namespace) -> int:
-    import pathlib
-
     from jobs.dashboards import build
 
     _check_range(args)
     con = _connect(args)
-    out = pathlib.Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    out = _made_directory(args.out)
     done = build(con, out, args.since, args.until, args.lake)
     print(f"wrote {len(done['datasets'])} dashboard datasets (Parquet and CSV) and charts over {done['events']:,} "
           f"events, {done['findings']:,} findings, to {out}; the report is {out / 'index.html'}")
@@ -413,12 +418,11 @@ def _dashboards(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     import json
-    import pathlib
 
     from jobs.bench import render, run
 
     try:
-        report = run(args.events, pathlib.Path(args.workdir), args.workers, args.repeat)
+        report = run(args.events, _made_directory(args.workdir), args.workers, args.repeat)
     except RuntimeError as exc:
         raise RunError(str(exc)) from None
     print(render(report))

@@ -118,6 +118,10 @@ def test_a_time_range_limits_every_dataset(built, tmp_path):
     assert "2026-11-02 to 2026-11-02" in (out / "index.html").read_text()
 
 
-def test_dashboards_argument_errors(tmp_path, capsys):
+def test_dashboards_argument_errors(tmp_path, capsys, built):
     assert main(["dashboards", "--lake", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no events" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"  # cannot be made: its parent is a file
+    assert main(["dashboards", "--lake", str(built[0]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"trailhouse: cannot write to {out}: Not a directory; choose another directory\n"

@@ -78,3 +78,16 @@ def test_generated_trail_looks_like_cloudtrail(tmp_path):
     # some events are delivered after midnight into the next day's folder
     late = [p for p in tmp_path.rglob("*_CloudTrail_*.json.gz") if "/2026/11/03/" in str(p)]
     assert late
+
+
+def test_an_output_directory_that_cannot_be_made_is_one_line_before_any_work(tmp_path, capsys):
+    """generate --out and bench --workdir were internal errors (a FileNotFoundError or NotADirectoryError)."""
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"
+    for argv in (["generate", "--events", "100", "--out", str(out)],
+                 ["bench", "--events", "1000", "--workdir", str(out)]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"trailhouse: cannot write to {out}: Not a directory; choose another directory\n"
+        assert captured.out == ""
+    assert (tmp_path / "a-file").read_text() == ""
