@@ -88,6 +88,8 @@ def _made_directory(value: str) -> pathlib.Path:
     out = pathlib.Path(value)
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise  # said as every local permission error is, with what to do (jobs/storage.denied)
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}; choose another directory") from None
     return out
