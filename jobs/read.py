@@ -10,6 +10,7 @@ inference.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 import dataclasses
 import itertools
@@ -136,6 +137,47 @@ def _merge_unwrapped(lines: list[bytes], bad: dict[int, str], unwrapped: list[by
     return [line if n in bad else next(it) for n, line in enumerate(lines)]
 
 
+#: How a delivered file opens: its records array is the first thing in it.
+_RECORDS_OPEN = re.compile(rb'\{\s*"Records"\s*:\s*\[')
+_SPACE = re.compile(r"\s*")
+
+
+def _salvaged(body: bytes, start: int) -> Parsed | None:
+    """The records of an array (a delivered file's `Records`, or a bare array at `start`) that is not JSON as a
+    whole, each checked alone: a record holding `NaN` or `Infinity` (tokens some exporters write, and no JSON
+    parser reads) is rejected alone and the others are kept, as bad NDJSON lines are. Python's JSON decoder
+    reads those tokens, so it can find where each record ends; its slices are the record's own bytes. None when
+    the array cannot be walked (truncated, garbage in between): then the whole file is quarantined.
+
+    Only on this rare error path, so a decoder call per record is affordable here."""
+    text = body.decode("utf-8", "surrogateescape")  # a byte that is not UTF-8 stays one character: slices map back
+    decoder, records = json.JSONDecoder(), []
+    pos = _SPACE.match(text, start + 1).end()  # what precedes the "[" is ASCII: the same offset in text and bytes
+    while text[pos:pos + 1] != "]":
+        try:
+            _, end = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            return None
+        records.append(text[pos:end].encode("utf-8", "surrogateescape"))
+        pos = _SPACE.match(text, end).end()
+        if text[pos:pos + 1] == ",":
+            pos = _SPACE.match(text, pos + 1).end()
+        elif text[pos:pos + 1] != "]":
+            return None
+    if text[pos + 1:].strip() not in ("", "}"):
+        return None
+    bad = {}
+    for n, record in enumerate(records):
+        try:
+            _raw_list.decode(b"[" + record + b"]")
+        except msgspec.DecodeError as exc:
+            bad[n] = f"invalid JSON record: {exc}"
+    if not bad:  # the array was fine, the trouble is elsewhere in the file
+        return None
+    good = [r for n, r in enumerate(records) if n not in bad]
+    return Parsed("events", _merge_unwrapped(records, bad, _unwrap(good)), bad)
+
+
 def split(data: bytes) -> Parsed:
     """One file's bytes → its raw records, detecting the format by content.
 
@@ -158,7 +200,10 @@ def split(data: bytes) -> Parsed:
         try:
             return Parsed("events", _unwrap(_raw_list.decode(body)))
         except msgspec.DecodeError as exc:
-            raise BadFile(_json_error(exc)) from None
+            salvaged = _salvaged(body, 0)
+            if salvaged is None:
+                raise BadFile(_json_error(exc)) from None
+            return salvaged
     if first != b"{":
         raise BadFile(f"not JSON: the file starts with {body[:16]!r}")
     delivered = _delivered(body)
@@ -170,7 +215,11 @@ def split(data: bytes) -> Parsed:
         first_line = body.split(b"\n", 1)[0].strip()
         if b"\n" in body and _starts_as_object(first_line):
             return _ndjson(body)
-        raise BadFile(_json_error(exc)) from None
+        opening = _RECORDS_OPEN.match(body)
+        salvaged = _salvaged(body, opening.end() - 1) if opening else None
+        if salvaged is None:
+            raise BadFile(_json_error(exc)) from None
+        return salvaged
     if "Records" in keys:
         try:
             env = _envelope.decode(body)

@@ -75,6 +75,24 @@ def test_ndjson_bad_line_is_rejected_alone():
     assert json.loads(bytes(parsed.records[2])) == EVENTS[1]
 
 
+@pytest.mark.parametrize("layout", ["records", "array", "pretty", "gzip"])
+def test_a_record_holding_nan_or_infinity_is_rejected_alone(layout):
+    """JSON has no NaN or Infinity, so no parser reads a file holding them; the file's other records are kept,
+    each as its own bytes, as NDJSON lines are (a delivered file was quarantined whole)."""
+    texts = [json.dumps(EVENTS[0]), '{"eventID": "inf", "x": -Infinity}', json.dumps({**EVENTS[1], "u": "é"}),
+             '{"eventID": "nan", "y": [NaN]}']
+    body = "[" + ", ".join(texts) + "]"
+    data = {"records": '{"Records": ' + body + "}", "array": body,
+            "pretty": '{\n  "Records": [\n    ' + ",\n    ".join(texts) + "\n  ]\n}\n",
+            "gzip": '{"Records":' + body + "}"}[layout].encode()
+    parsed = read.split(gzip.compress(data) if layout == "gzip" else data)
+    assert [bytes(r).decode() for r in parsed.records] == texts
+    assert sorted(parsed.bad) == [1, 3] and all(r.startswith("invalid JSON record:") for r in parsed.bad.values())
+    table = read.records_table(["f"], [parsed])
+    assert table.column("_reject").to_pylist() == [None, parsed.bad[1], None, parsed.bad[3]]
+    assert table.column("_bytes").to_pylist()[1] == texts[1].encode()
+
+
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty file"),
     (b"  \n\t ", "empty file"),
@@ -82,8 +100,9 @@ def test_ndjson_bad_line_is_rejected_alone():
     (b"\x1f\x8bnot really gzip", "gzip"),
     (b'{"Records": null}', '"Records" is null'),
     (b'{"Records": {"eventName": "x"}}', '"Records" is not a list'),
-    (b'{"Records": [{"eventTime": NaN}]}', "invalid JSON"),
     (b'{"Records": [{"eventTime": "2026-11-01T00:00:00Z"', "invalid JSON"),
+    (b'{"Records": [{"eventTime": NaN}, junk]}', "invalid JSON"),  # no way to walk past it: the whole file
+    (b'{"Records": [{"eventTime": NaN}', "invalid JSON"),
     (b"eventTime,eventName\n2026,x\n", "not JSON"),
 ])
 def test_bad_files_are_rejected_with_a_reason(data, reason):
