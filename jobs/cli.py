@@ -83,8 +83,8 @@ def _new_file(value: str) -> str:
 
 
 def _made_directory(value: str) -> pathlib.Path:
-    """The directory a command writes into, made if it is missing: a path the user cannot write there (below
-    a file, on a read-only mount) is one line saying so before any work, not an internal error halfway."""
+    """The directory a command writes into, made if it is missing: one that cannot be made (below a file, on a
+    read-only mount) is one line saying so before any work, not an internal error halfway."""
     out = pathlib.Path(value)
     try:
         out.mkdir(parents=True, exist_ok=True)
