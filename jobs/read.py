@@ -122,14 +122,20 @@ def _ndjson(data: bytes) -> Parsed:
         return Parsed("events", _unwrap(lines))
     except msgspec.DecodeError:
         pass
+    return _each_alone(lines, "line")
+
+
+def _each_alone(pieces: list[bytes], what: str) -> Parsed:
+    """The pieces of a file that is not JSON as a whole (its lines, its records), each parsed on its own: one
+    that is not JSON is rejected with the reason, the others are kept, unwrapped as a whole file's would be."""
     bad = {}
-    for n, line in enumerate(lines):
+    for n, piece in enumerate(pieces):
         try:
-            _raw_list.decode(b"[" + line + b"]")
+            _raw_list.decode(b"[" + piece + b"]")
         except msgspec.DecodeError as exc:
-            bad[n] = f"invalid JSON line: {exc}"
-    good = [line for n, line in enumerate(lines) if n not in bad]
-    return Parsed("events", _merge_unwrapped(lines, bad, _unwrap(good)), bad)
+            bad[n] = f"invalid JSON {what}: {exc}"
+    good = [piece for n, piece in enumerate(pieces) if n not in bad]
+    return Parsed("events", _merge_unwrapped(pieces, bad, _unwrap(good)), bad)
 
 
 def _merge_unwrapped(lines: list[bytes], bad: dict[int, str], unwrapped: list[bytes]) -> list[bytes]:
@@ -166,16 +172,8 @@ def _salvaged(body: bytes, start: int) -> Parsed | None:
             return None
     if text[pos + 1:].strip() not in ("", "}"):
         return None
-    bad = {}
-    for n, record in enumerate(records):
-        try:
-            _raw_list.decode(b"[" + record + b"]")
-        except msgspec.DecodeError as exc:
-            bad[n] = f"invalid JSON record: {exc}"
-    if not bad:  # the array was fine, the trouble is elsewhere in the file
-        return None
-    good = [r for n, r in enumerate(records) if n not in bad]
-    return Parsed("events", _merge_unwrapped(records, bad, _unwrap(good)), bad)
+    parsed = _each_alone(records, "record")
+    return parsed if parsed.bad else None  # no record to blame: the trouble is elsewhere in the file
 
 
 def split(data: bytes) -> Parsed:
