@@ -148,14 +148,24 @@ _RECORDS_OPEN = re.compile(rb'\{\s*"Records"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
 
-def _salvaged(body: bytes, start: int) -> Parsed | None:
-    """The records of an array (a delivered file's `Records`, or a bare array at `start`) that is not JSON as a
-    whole, each checked alone: a record holding `NaN` or `Infinity` (tokens some exporters write, and no JSON
-    parser reads) is rejected alone and the others are kept, as bad NDJSON lines are. Python's JSON decoder
-    reads those tokens, so it can find where each record ends; its slices are the record's own bytes. None when
-    the array cannot be walked (truncated, garbage in between): then the whole file is quarantined.
+def _salvaged(body: bytes, start: int | None, error: Exception) -> Parsed:
+    """The records of an array (a delivered file's `Records`, or a bare array, opening at `start`) that is not
+    JSON as a whole, each checked alone: a record holding `NaN` or `Infinity` (tokens some exporters write, and
+    no JSON parser reads) is rejected alone and the others are kept, as bad NDJSON lines are. Python's JSON
+    decoder reads those tokens, so it can find where each record ends; its slices are the record's own bytes.
+    When there is no array or it cannot be walked (truncated, garbage in between), the whole file is
+    quarantined with the parser's `error`.
 
     Only on this rare error path, so a decoder call per record is affordable here."""
+    parsed = None if start is None else _walked(body, start)
+    if parsed is None:
+        raise BadFile(_json_error(error)) from None
+    return parsed
+
+
+def _walked(body: bytes, start: int) -> Parsed | None:
+    """The array's records, each checked alone (see `_salvaged`); None if it cannot be walked or no record is
+    to blame."""
     text = body.decode("utf-8", "surrogateescape")  # a byte that is not UTF-8 stays one character: slices map back
     decoder, records = json.JSONDecoder(), []
     pos = _SPACE.match(text, start + 1).end()  # what precedes the "[" is ASCII: the same offset in text and bytes
@@ -198,10 +208,7 @@ def split(data: bytes) -> Parsed:
         try:
             return Parsed("events", _unwrap(_raw_list.decode(body)))
         except msgspec.DecodeError as exc:
-            salvaged = _salvaged(body, 0)
-            if salvaged is None:
-                raise BadFile(_json_error(exc)) from None
-            return salvaged
+            return _salvaged(body, 0, exc)
     if first != b"{":
         raise BadFile(f"not JSON: the file starts with {body[:16]!r}")
     delivered = _delivered(body)
@@ -214,10 +221,7 @@ def split(data: bytes) -> Parsed:
         if b"\n" in body and _starts_as_object(first_line):
             return _ndjson(body)
         opening = _RECORDS_OPEN.match(body)
-        salvaged = _salvaged(body, opening.end() - 1) if opening else None
-        if salvaged is None:
-            raise BadFile(_json_error(exc)) from None
-        return salvaged
+        return _salvaged(body, opening.end() - 1 if opening else None, exc)
     if "Records" in keys:
         try:
             env = _envelope.decode(body)
