@@ -122,7 +122,7 @@ def rewrite(job: Rewrite, lake_url: str, s3: S3Options) -> int:
 
     fs = getattr(open_lake(lake_url, s3), "fs", None)
     keys = [(pc.field(*k.split(".")), "ascending") for k in SORT_KEYS[job.table]]
-    # the files' schemas differ in nullability only: a file the commit rewrote (DuckDB) marks `@timestamp`
+    # the files' schemas differ in nullability only: a file an older commit rewrote (DuckDB) marks `@timestamp`
     # required, a worker's (Arrow) does not; the union holds both
     schema = pa.unify_schemas([pq.read_schema(_path(f, fs), filesystem=fs) for f in job.files])
     written = 0

@@ -53,10 +53,12 @@ ROW_GROUP_SIZE = 50_000
 PARQUET_ZSTD_LEVEL = 1
 #: Columns a dictionary cannot shrink: each event's own random ids and text, and the time (sorted within each
 #: action's caller, client and address). Delta encodings store them ~9 B/event smaller than a dictionary that
-#: never repeats, for ~5 % more write time (docs/performance.md).
+#: never repeats, for ~5 % more write time. The record's text shares long prefixes with its sorted neighbours
+#: (`{"eventVersion":…,"userIdentity":{…`), which DELTA_BYTE_ARRAY stores once: ~2 B/event less than
+#: DELTA_LENGTH_BYTE_ARRAY at zstd 1, at the same write time (docs/performance.md).
 DELTA_ENCODED: dict[str, dict[str, str]] = {
     "events": {"event.id": "DELTA_LENGTH_BYTE_ARRAY", "aws.cloudtrail.request_id": "DELTA_LENGTH_BYTE_ARRAY",
-               "event.original": "DELTA_LENGTH_BYTE_ARRAY", "@timestamp": "DELTA_BINARY_PACKED"},
+               "event.original": "DELTA_BYTE_ARRAY", "@timestamp": "DELTA_BINARY_PACKED"},
     "digests": {},
 }
 #: A partition holds at most this many small files (under SMALL_FILE_ROWS); a commit that would leave more
@@ -108,22 +110,33 @@ def losers_sql(table: str, existing: list[str], new: list[str]) -> str:
     )
 
 
-def _write_options() -> str:
-    return f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}, ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
-
-
-def without_rows_sql(src: str, rows: list[int], out: str) -> str:
-    """Copy a sorted part file minus some rows, keeping its order."""
+def without_rows_sql(src: str, rows: list[int]) -> str:
+    """A sorted part file's rows but some, in its order."""
     keep = ", ".join(str(r) for r in rows)
-    return (f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({_files_sql([src])}, file_row_number = true, "
-            f"hive_partitioning = false) "
-            f"WHERE file_row_number NOT IN ({keep}) ORDER BY file_row_number) TO '{out}' ({_write_options()})")
+    return (f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({_files_sql([src])}, file_row_number = true, "
+            f"hive_partitioning = false) WHERE file_row_number NOT IN ({keep}) ORDER BY file_row_number")
 
 
-def compact_sql(table: str, files: list[str], out: str) -> str:
+def merged_sql(table: str, files: list[str]) -> str:
+    """Part files' rows as one sorted file's."""
     order = ", ".join(_sql_path(k) for k in SORT_KEYS[table])
-    return (f"COPY (SELECT * FROM read_parquet({_files_sql(files)}, hive_partitioning = false) t ORDER BY {order}) "
-            f"TO '{out}' ({_write_options()})")
+    return f"SELECT * FROM read_parquet({_files_sql(files)}, hive_partitioning = false) t ORDER BY {order}"
+
+
+def write_part(con: duckdb.DuckDBPyConnection, sql: str, table: str, out: str) -> None:
+    """A query's rows written as a part file the way a worker writes one: the lake's Arrow schema and write
+    options. DuckDB's own writer stores no Arrow schema, so Polars reads the JSON payloads of its files as
+    binary and those of the workers' as JSON, and refuses a lake that holds both; it also marks `@timestamp`
+    required and uses none of the delta encodings. Streamed a row group at a time."""
+    import pyarrow.parquet as pq
+    from transforms.schema import arrow_schema
+
+    schema = arrow_schema(table)
+    options = parquet_options(table, schema)
+    rows = options.pop("row_group_size")
+    with pq.ParquetWriter(out, schema, **options) as writer:
+        for batch in con.sql(sql).to_arrow_reader(rows):
+            writer.write_batch(batch.cast(schema))
 
 
 def parquet_options(table: str, schema: pa.Schema) -> dict:
@@ -199,7 +212,7 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
         if f not in losers:
             os.replace(f, dest)
         elif len(losers[f]) < new[f]:
-            con.execute(without_rows_sql(f, losers[f], dest))
+            write_part(con, without_rows_sql(f, losers[f]), table, dest)
         else:
             continue  # every row of it was already in the lake
         counts[dest] = new[f] - len(losers.get(f, ()))
@@ -207,7 +220,7 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
             small.append(dest)
     if len(small) > 1:  # fragments (late deliveries into a neighbouring day) become one file
         merged = str(out_dir / f"part-{run}-small.parquet")
-        con.execute(compact_sql(table, small, merged))
+        write_part(con, merged_sql(table, small), table, merged)
         for f in small:
             os.unlink(f)
         counts[merged] = sum(counts.pop(f) for f in small)
@@ -219,7 +232,7 @@ def plan_partition(con: duckdb.DuckDBPyConnection, run: str, table: str, existin
         small = [f for f, n in (held | counts).items() if n < SMALL_FILE_ROWS]
         if len(small) > MAX_FILES_PER_PARTITION:  # at most ~32 × 4K rows: one bounded sort
             compacted = str(out_dir / f"part-{run}-compacted.parquet")
-            con.execute(compact_sql(table, small, compacted))
+            write_part(con, merged_sql(table, small), table, compacted)
             for f in [f for f in counts if f in small]:
                 os.unlink(f)
             counts[compacted] = sum(counts.pop(f) if f in counts else held[f] for f in small)

@@ -100,9 +100,13 @@ def test_only_partitions_in_since_until_are_rewritten(tmp_path):
     assert main(["compact", "--lake", str(lake), "--since", "2026-10-01", "--until", "2026-09-01"]) == 2
 
 
-def test_files_the_commit_rewrote_and_files_a_worker_wrote_are_compacted_together(tmp_path):
-    """A file rewritten without a re-delivered event (by DuckDB) marks `@timestamp` required; a worker's
-    file does not: the two are one table all the same (the SANS lab trail, which re-delivers, found it)."""
+def test_files_an_older_commit_rewrote_and_files_a_worker_wrote_are_compacted_together(tmp_path):
+    """Commits before `lake.write_part` rewrote files with DuckDB's writer, which marks `@timestamp` required
+    and stores no Arrow schema; a worker's file does not mark it: the two are one table all the same (the SANS
+    lab trail, which re-delivers, found it), and the compacted lake is one Polars reads whole."""
+    import duckdb
+    import polars as pl
+
     src, lake = tmp_path / "src", tmp_path / "lake"
     write(trail_path(src, "111122223333", "us-east-1", "2026-11-01", "a"), [record(eid=f"a{n}") for n in range(5)])
     assert ingest(src, "--lake", lake, "--workers", "1") == 0
@@ -110,11 +114,18 @@ def test_files_the_commit_rewrote_and_files_a_worker_wrote_are_compacted_togethe
           [record(eid="a4"), *(record(eid=f"b{n}", name="RunInstances") for n in range(3))])
     assert ingest(src, "--lake", lake, "--workers", "1") == 0
     files = sorted((lake / "events").rglob("*.parquet"))
+    older = files[-1].with_name("older.parquet")  # b's file as an older commit wrote it
+    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{files[-1]}', hive_partitioning = false)) TO '{older}' "
+               "(FORMAT parquet, COMPRESSION zstd)")
+    os.replace(older, files[-1])
     assert sorted(pq.read_schema(f).field("@timestamp").nullable for f in files) == [False, True]
+    with pytest.raises(pl.exceptions.SchemaError):  # b's JSON payloads read as binary, a's as JSON
+        pl.scan_parquet(lake / "events", hive_partitioning=True).collect()
     before = sql(lake, EVERYTHING)
     assert main(["compact", "--lake", str(lake)]) == 0
     assert sql(lake, EVERYTHING) == before and len(before) == 8
     assert len(list((lake / "events").rglob("*.parquet"))) == 1
+    assert pl.scan_parquet(lake / "events", hive_partitioning=True).collect().height == 8
 
 
 def test_files_are_cut_at_their_row_bound_and_sorts_at_theirs_full_compacted_files_are_kept():

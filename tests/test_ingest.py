@@ -17,7 +17,7 @@ from jobs import lake as lake_mod
 from jobs.lake import MAX_FILES_PER_PARTITION
 from jobs.cli import main
 from jobs.discover import Scope, discover
-from transforms.schema import SORT_KEYS
+from transforms.schema import SORT_KEYS, arrow_schema
 from tests.conftest import (ROOT, SAMPLE, ingest, lake_files, last_run, quarantine, record, sql, trail_path,
                             write)
 
@@ -34,6 +34,24 @@ def sample_truth() -> tuple[int, set[str]]:
         n += len(recs)
         ids.update(r["eventID"] for r in recs)
     return n, ids
+
+
+def assert_written_as_workers_write(lake: Path) -> None:
+    """Every events file has the lake's Arrow schema and encodings, whichever step wrote it, so Polars reads the
+    lake whole: it refused one where the commit's DuckDB had written some files (their JSON payloads, with no
+    Arrow schema stored, read as binary beside the workers' JSON)."""
+    import polars as pl
+
+    for f in (lake / "events").glob("*/*.parquet"):
+        assert pq.read_schema(f).remove_metadata() == arrow_schema("events"), f
+        meta = pq.read_metadata(f)
+        columns = {meta.schema.column(i).path: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+        assert {path: columns[path].encodings[-1] for path in lake_mod.DELTA_ENCODED["events"]} == \
+            lake_mod.DELTA_ENCODED["events"], f
+    read = pl.scan_parquet(lake / "events", hive_partitioning=True).select(
+        pl.col("event").struct.field("id"), pl.col("aws").struct.field("cloudtrail").struct.field("request_parameters"))
+    duck = sql(lake, "SELECT event.id, aws.cloudtrail.request_parameters::VARCHAR FROM EVENTS")
+    assert sorted(read.collect().rows(), key=str) == sorted(duck, key=str)
 
 
 def rows(lake: Path) -> list[tuple]:
@@ -273,6 +291,7 @@ def test_a_redelivery_in_the_next_batch_is_settled_by_its_worker(tmp_path, monke
     assert sql(lake, "SELECT log.file.path FROM EVENTS WHERE event.id = 'y'")[0][0].endswith("_c.json.gz")
     assert len(rewrites) == 1 and rewrites[0][1] == [1]  # a's part file without its row 1 (y)
     assert len(quarantine(lake)) == 1  # reported once, by a's own batch, not again as context
+    assert_written_as_workers_write(lake)
 
 
 def test_a_batch_with_more_json_than_a_worker_may_hold_is_cut_into_runs(tmp_path, monkeypatch):
@@ -360,6 +379,7 @@ def test_fragments_are_files_under_half_the_runs_largest_and_only_they_are_merge
     day = lake / "events" / "event_date=2026-11-01"
     held = sorted((p.name.endswith("-small.parquet"), pq.read_metadata(p).num_rows) for p in day.glob("*.parquet"))
     assert held == [(False, 5), (False, 8), (True, 3)]
+    assert_written_as_workers_write(lake)
     assert lake_mod.fragment_rows([8, 5, 2, 1, 1, 1, 1]) == 4 and lake_mod.fragment_rows([]) == 0
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS WHERE event_date = '2026-11-01'")) == sorted(
         [f"a{n}" for n in range(8)] + [f"b{n}" for n in range(5)] + ["c0", "c1", "d0"])
@@ -383,6 +403,7 @@ def test_past_the_file_bound_only_small_files_are_compacted_a_batchs_file_is_kep
         held.append(sorted(pq.read_metadata(f).num_rows for f in day.glob("*.parquet")))
     assert held == [[1, 5], [1, 1, 5], [1, 1, 1, 5], [1, 1, 1, 1, 5], [5, 5], [1, 5, 5]]
     assert big.stat().st_ino == inode  # the batch's file, untouched (hard-linked into each new partition)
+    assert_written_as_workers_write(lake)
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == sorted(
         [f"b{n}" for n in range(5)] + [f"l{n}" for n in range(6)])
 
