@@ -57,6 +57,7 @@ class Counts:
     files_skipped: int = 0
     files_read: int = 0
     files_quarantined: int = 0
+    files_partial: int = 0  # read in part: events outside the scope left out, read again by a later run
     events_read: int = 0
     events_quarantined: int = 0
     events_filtered: int = 0

@@ -493,6 +493,13 @@ def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) ->
 STATE_READ = ["url", "size", "version", "status"]
 #: State status of an input that could not be downloaded (not the file's fault): tried again by the next run.
 UNREADABLE = "unreadable"
+#: State status of an input the run read in part: some of its events were outside the run's scope
+#: (--since/--until/--account/--region) and left out. It is not done: a later run that lists it reads it again
+#: and keeps what it left out, the dedup dropping what the lake already holds (a backfill in monthly windows
+#: read the first day of the next month's folder under the earlier window, and lost that day's events).
+PARTIAL = "partial"
+#: The statuses of inputs a later run reads again instead of skipping.
+NOT_DONE = (UNREADABLE, PARTIAL)
 
 
 def parquet_batches(fh: BinaryIO, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -541,7 +548,7 @@ def version_key(size: int, version: str | None) -> bytes:
 
 def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> dict[bytes, bytes]:
     """input_key → version_key of the latest record of each input in the folders of these urls (one each, from
-    `state_folders`), except inputs whose latest download failed (retried): ~140 bytes an input instead of
+    `state_folders`), except inputs whose latest download failed or that were read in part (read again): ~140 bytes an input instead of
     ~800 for the urls and versions themselves. Batches come in run order (one state file per run, named by
     its time-ordered id); the other folders' rows are dropped batch by batch, never held."""
     import polars as pl
@@ -553,7 +560,7 @@ def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> di
     for batch in batches:
         frame = pl.from_arrow(batch).filter(_folder(pl.col("url")).is_in(wanted))
         for url, size, version, status in frame.select("url", "size", "version", "status").iter_rows():
-            if status == UNREADABLE:
+            if status in NOT_DONE:
                 done.pop(input_key(url), None)
             else:
                 done[input_key(url)] = version_key(size, version)

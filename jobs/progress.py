@@ -52,7 +52,9 @@ def print_summary(s: Summary, lake: str) -> None:
     lines = [
         f"trailhouse ingest · run {s.run_id}",
         f"  files       seen {c.files_seen:,} · skipped as already ingested {c.files_skipped:,} · "
-        f"read {c.files_read:,} · quarantined {c.files_quarantined:,}",
+        f"read {c.files_read:,} · quarantined {c.files_quarantined:,}" + (
+            f" · {c.files_partial:,} read in part (events outside the scope: read again by a later run)"
+            if c.files_partial else ""),
         f"  events      read {c.events_read:,} · written {c.events_written:,} · duplicates dropped {c.duplicates:,} · "
         f"quarantined {c.events_quarantined:,} · outside --since/--until/--account/--region {c.events_filtered:,}",
     ]

@@ -22,7 +22,7 @@ from fsspec.core import url_to_fs
 from jobs import read
 from jobs.discover import Scope, SourceFile, not_regular
 from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back, with_context
-from jobs.lake import PARTITION, UNREADABLE, parquet_options
+from jobs.lake import PARTIAL, PARTITION, UNREADABLE, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
 from transforms.schema import DEDUP_KEYS, FILE, SORT_KEYS, arrow_schema
@@ -119,6 +119,7 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     for chunk_no, chunk in enumerate(chunks(batch, sizes)):
         _process_chunk(f"b{batch_no:06d}-{chunk_no:02d}", chunk, contents, opts, Path(staging), result, state)
     result.files = list(state.values())
+    result.counts.files_partial = sum(f["status"] == PARTIAL for f in result.files)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -229,7 +230,12 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
     # Polars' default (streaming) engine sets up ~20 ms of pipeline per query: paid per batch, not worth it
     # for a frame already in memory (docs/performance.md)
-    kept = normalized.filter(_scope_filter(table, opts.scope)).collect(engine="in-memory")
+    if opts.scope == Scope():
+        kept = normalized.collect(engine="in-memory")
+    else:
+        judged = normalized.with_columns(_scope_filter(table, opts.scope).alias("_in")).collect(engine="in-memory")
+        _read_in_part(state, good[FILE].filter(~judged["_in"] & ~good["_context"]))
+        kept = judged.filter("_in").drop("_in")
     _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))
     del frame, good, bad, normalized  # the raw inputs are no longer needed
     # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
@@ -276,6 +282,13 @@ def _field(dotted: str) -> pl.Expr:
     for part in rest:
         expr = expr.struct.field(part)
     return expr
+
+
+def _read_in_part(state: dict, left_out: pl.Series) -> None:
+    """The files whose events the scope left out some of are read in part (lake.PARTIAL), not done."""
+    for url in left_out.cast(pl.String).unique().to_list():
+        if state[url]["status"] == "ingested":
+            state[url]["status"] = PARTIAL
 
 
 def _quarantine_record(row: dict) -> dict:
