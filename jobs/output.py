@@ -1,4 +1,5 @@
-"""Query results out of DuckDB: a readable table, or CSV/JSON/Parquet written by DuckDB itself."""
+"""Query results out of DuckDB: a readable table, CSV or JSON written by DuckDB itself, or Parquet written from
+DuckDB's Arrow result."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import duckdb
 
 from jobs.errors import UsageError, lake_file_problem
 
-_COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet, COMPRESSION zstd"}
+_COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true"}
 
 
 def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | None, max_rows: int = 200,
@@ -28,6 +29,9 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
             return
         if fmt == "table":
             fmt = "csv"
+        if fmt == "parquet":
+            _write_parquet(rel, output)
+            return
         rel.create_view("_result", replace=True)
         target = output or tempfile.mktemp(suffix="." + fmt)
         con.execute(f"COPY (SELECT * FROM _result) TO '{target.replace(chr(39), chr(39) * 2)}' ({_COPY[fmt]})")
@@ -35,6 +39,28 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
         raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
     if not output:
         _copy_to_stdout(target)
+
+
+def _write_parquet(rel: duckdb.DuckDBPyRelation, path: str) -> None:
+    """A result as Parquet, streamed through Arrow: DuckDB's own writer stores its JSON columns (the payloads)
+    with no Arrow schema, which Polars then reads as binary; through Arrow they are text to every reader. A file
+    that cannot be made is one line; one left half-written by a failed query is removed."""
+    import pyarrow.parquet as pq
+
+    reader = rel.to_arrow_reader(65_536)
+    try:
+        sink = open(path, "wb")
+    except PermissionError:
+        raise  # said as every local permission error is, with what to do (jobs/storage.denied)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {path}: {exc.strerror or exc}; choose another file") from None
+    try:
+        with sink, pq.ParquetWriter(sink, reader.schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    except BaseException:
+        os.unlink(path)
+        raise
 
 
 def _copy_to_stdout(path: str) -> None:

@@ -208,6 +208,11 @@ def test_sql_formats(tmp_path, capsys):
     out = tmp_path / "x.parquet"
     assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(out), query]) == 0
     assert pq.read_table(out).num_rows == n
+    import polars as pl  # the payloads are text to Polars too (DuckDB's writer left them binary there)
+
+    exported = pl.read_parquet(out)
+    assert exported.schema["rp"] == pl.String and "userName" in json.loads(exported["rp"][0])
+    assert exported.schema["@timestamp"] == pl.Datetime("us", "UTC") and exported["cloud"][0]["provider"] == "aws"
     assert main(["sql", "--lake", str(lake), "SELECT count(*) AS n FROM iam_user_created"]) == 0
     assert "│" in capsys.readouterr().out
     assert main(["sql", "--lake", str(lake), "--format", "parquet", query]) == 2
@@ -223,6 +228,15 @@ def test_sql_errors_are_one_line_and_exit_2(tmp_path, capsys):
         assert main(["sql", "--lake", str(lake), bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("trailhouse: ") and "\n" not in err and "Traceback" not in err
+    # a Parquet output that cannot be made, or a query failing as it runs: one line, no file left behind
+    out = tmp_path / "out.parquet"
+    for target, query, said in ((tmp_path / "missing" / "x.parquet", "SELECT 1", "No such file or directory"),
+                                (tmp_path, "SELECT 1", "Is a directory"),
+                                (out, "SELECT CAST(event.id AS INTEGER) FROM events", "Conversion Error")):
+        assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(target), query]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("trailhouse: ") and said in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_findings_command_filters_by_day(tmp_path, capsys):
