@@ -413,8 +413,8 @@ def _dashboards(args: argparse.Namespace) -> int:
     con = _connect(args)
     out = _made_directory(args.out)
     done = build(con, out, args.since, args.until, args.lake)
-    print(f"wrote {len(done['datasets'])} dashboard datasets (Parquet and CSV) and charts over {done['events']:,} "
-          f"events, {done['findings']:,} findings, to {out}; the report is {out / 'index.html'}")
+    print(f"wrote {len(done['datasets'])} dashboard datasets (Parquet and CSV) and charts over {done['calls']:,} "
+          f"calls, {done['findings']:,} findings, to {out}; the report is {out / 'index.html'}")
     return EXIT_OK
 
 

@@ -85,7 +85,7 @@ def restrict(con: duckdb.DuckDBPyConnection, since: dt.date | None, until: dt.da
     if not where:
         return ""
     clause = "WHERE " + " AND ".join(where)
-    con.execute(f"CREATE OR REPLACE VIEW dashboard_events AS SELECT * FROM events {clause}")
+    con.execute(f"CREATE OR REPLACE VIEW dashboard_events AS SELECT * FROM api_calls {clause}")
     return clause
 
 
@@ -135,13 +135,13 @@ def build(con: duckdb.DuckDBPyConnection, out: Path, since: dt.date | None, unti
     findings = con.sql(f"SELECT rule, wazuh_rule_id, level, count(*) AS findings FROM findings {where} "
                        "GROUP BY ALL ORDER BY level DESC, rule").fetchall()
     (out / "index.html").write_text(report_html(lake, since, until, span, findings, sections))
-    return {"datasets": written, "events": span[2], "findings": sum(f[3] for f in findings)}
+    return {"datasets": written, "calls": span[2], "findings": sum(f[3] for f in findings)}
 
 
 def report_html(lake: str, since: dt.date | None, until: dt.date | None, span: tuple, findings: list[tuple],
                 sections: list[tuple[Dashboard, int, bytes]]) -> str:
     esc = html.escape
-    first, last, events = span
+    first, last, calls = span
     asked = f"{since or 'the first day'} to {until or 'the last day'}"
     rows = "".join(f"<tr><td>{esc(str(r))}</td><td>{esc(str(w))}</td><td>{lvl}</td><td>{n:,}</td></tr>"
                    for r, w, lvl, n in findings) or "<tr><td colspan=4>no findings</td></tr>"
@@ -158,8 +158,8 @@ table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; 
 .files {{ color: #666; font-size: .85em; }}
 </style></head><body>
 <h1>CloudTrail dashboards</h1>
-<p>Lake <code>{esc(lake)}</code> · days asked: {esc(asked)} · events in range: {events:,}
- · first event {esc(str(first))} · last event {esc(str(last))} (UTC)</p>
+<p>Lake <code>{esc(lake)}</code> · days asked: {esc(asked)} · calls in range: {calls:,} (CloudTrail
+ Insights notices aside) · first call {esc(str(first))} · last call {esc(str(last))} (UTC)</p>
 <h2>Findings of the use-case views</h2>
 <table><tr><th>rule</th><th>Wazuh rule</th><th>level</th><th>findings</th></tr>{rows}</table>
 {charts}

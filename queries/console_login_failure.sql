@@ -5,6 +5,6 @@
 -- Columns: every column of events. Unknown user names appear as HIDDEN_DUE_TO_SECURITY_REASONS.
 CREATE OR REPLACE VIEW console_login_failure AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.action = 'ConsoleLogin'
   AND event.outcome = 'failure';

@@ -5,6 +5,6 @@
 -- Columns: every column of events. MFA use is aws.cloudtrail.console_login.mfa_used.
 CREATE OR REPLACE VIEW console_login_success AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.action = 'ConsoleLogin'
   AND event.outcome = 'success';

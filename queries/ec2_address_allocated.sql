@@ -3,7 +3,7 @@
 -- Columns: every column of events. The address is in aws.cloudtrail.response_elements ($.publicIp).
 CREATE OR REPLACE VIEW ec2_address_allocated AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'ec2.amazonaws.com'
   AND event.action = 'AllocateAddress'
   AND event.outcome = 'success';

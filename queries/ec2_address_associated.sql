@@ -3,7 +3,7 @@
 -- Columns: every column of events. The instance is in cloud.instance.id and related.hosts.
 CREATE OR REPLACE VIEW ec2_address_associated AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'ec2.amazonaws.com'
   AND event.action = 'AssociateAddress'
   AND event.outcome = 'success';

@@ -6,7 +6,7 @@
 -- Columns: every column of events.
 CREATE OR REPLACE VIEW ec2_denied AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'ec2.amazonaws.com'
   AND event.action IN ('RunInstances', 'StartInstances', 'StopInstances', 'CreateSecurityGroup',
                        'AllocateAddress', 'AssociateAddress')

@@ -4,7 +4,7 @@
 -- Columns: every column of events.
 CREATE OR REPLACE VIEW ec2_instance_stop AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'ec2.amazonaws.com'
   AND event.action = 'StopInstances'
   AND event.outcome = 'success';

@@ -4,7 +4,7 @@
 --   ($.groupName, $.vpcId), the new group id in aws.cloudtrail.response_elements ($.groupId).
 CREATE OR REPLACE VIEW ec2_security_group_created AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'ec2.amazonaws.com'
   AND event.action = 'CreateSecurityGroup'
   AND event.outcome = 'success';

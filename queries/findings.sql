@@ -3,7 +3,8 @@
 -- Wazuh rule: 80202, 80203, 80250, 80253, 80254, 80255 (see each view); console_login_spray has none (null).
 -- Columns: rule (the view), wazuh_rule_id, level, title, "@timestamp" (bursts: their last failure), account_id,
 --   region, user_name, source_ip (bursts: every address, comma-separated), event_id (bursts: the last one),
---   event_date (UTC date of "@timestamp": filter on it to read only those days).
+--   event_date (UTC date of "@timestamp", whatever the session's TimeZone). A filter on it keeps those days'
+--   rows; the bursts window over every failure first, so every day is read.
 CREATE OR REPLACE VIEW findings AS
 WITH event_alerts AS (
     SELECT 'ec2_instance_run' AS rule, 80202 AS wazuh_rule_id, 3 AS level, 'EC2 instances launched' AS title, *
@@ -39,11 +40,11 @@ SELECT 'console_login_break_in', 80255, 10,
        'Possible break-in: ' || failures || ' failed console logins for ' || coalesce(user_name, '?')
            || ' within ' || (epoch(window_end) - epoch(window_start))::INTEGER || ' s',
        window_end, account_id, region, user_name, array_to_string(source_ips, ', '), last_event_id,
-       CAST(window_end AS DATE)
+       CAST(timezone('UTC', window_end) AS DATE)
 FROM console_login_break_in
 UNION ALL
 SELECT 'console_login_spray', NULL, 10,
        'Password spray: ' || users || ' users failed console logins from ' || source_ip,
        window_end, array_to_string(account_ids, ', '), region, array_to_string(user_names, ', '), source_ip,
-       last_event_id, CAST(window_end AS DATE)
+       last_event_id, CAST(timezone('UTC', window_end) AS DATE)
 FROM console_login_spray;

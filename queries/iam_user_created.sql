@@ -3,7 +3,7 @@
 -- Columns: every column of events. The creator is user.*, the new user user.target.{name,id}.
 CREATE OR REPLACE VIEW iam_user_created AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'iam.amazonaws.com'
   AND event.action = 'CreateUser'
   AND event.outcome = 'success';

@@ -4,7 +4,7 @@
 -- Columns: every column of events. The attempted user name is user.target.name.
 CREATE OR REPLACE VIEW iam_user_creation_denied AS
 SELECT *
-FROM events
+FROM api_calls
 WHERE event.provider = 'iam.amazonaws.com'
   AND event.action = 'CreateUser'
   AND aws.cloudtrail.error_code IN (SELECT code FROM denial_codes);

@@ -54,7 +54,8 @@ def test_every_dataset_has_its_declared_columns_in_parquet_and_csv(built):
         assert rows[0] == cols and len(rows) - 1 == _one(con, f"SELECT count(*) FROM '{parquet}'") > 0, d.view
 
 
-def test_totals_reconcile_with_the_events_view(built):
+def test_totals_reconcile_with_the_calls_view(built):
+    """The dashboards count calls: every event of the lake but the sample's Insights notices."""
     lake, out = built
     ev = _events(lake)
     ds = duckdb.connect()
@@ -62,31 +63,32 @@ def test_totals_reconcile_with_the_events_view(built):
     def total(view: str, col: str, where: str = "") -> int:
         return _one(ds, f"SELECT sum({col}) FROM '{out}/datasets/{view}.parquet' {where}")
 
-    everything = _one(ev, "SELECT count(*) FROM events")
-    assert everything == 3016
+    notices = _one(ev, "SELECT count(*) FROM events WHERE aws.cloudtrail.event_type = 'AwsCloudTrailInsight'")
+    everything = _one(ev, "SELECT count(*) FROM api_calls")
+    assert everything == 3016 - notices and notices > 0
     for view in ("dashboard_events_by_day_and_action", "dashboard_events_by_day_and_outcome",
                  "dashboard_activity_by_account_region"):
         assert total(view, "events") == everything, view
     assert total("dashboard_iam_events_by_action", "events") == _one(
-        ev, "SELECT count(*) FROM events WHERE event.provider = 'iam.amazonaws.com'")
+        ev, "SELECT count(*) FROM api_calls WHERE event.provider = 'iam.amazonaws.com'")
     assert total("dashboard_console_logins_by_day", "logins") == _one(
-        ev, "SELECT count(*) FROM events WHERE event.action = 'ConsoleLogin'")
+        ev, "SELECT count(*) FROM api_calls WHERE event.action = 'ConsoleLogin'")
     failures = _one(ev, "SELECT count(*) FROM console_login_failure")
     assert failures > 0
     assert total("dashboard_console_logins_by_day", "logins", "WHERE event_outcome = 'failure'") == failures
     assert total("dashboard_failed_logins_by_user", "failures") == failures
     assert total("dashboard_denied_calls", "calls") == _one(
-        ev, "SELECT count(*) FROM events WHERE aws.cloudtrail.error_code IN (SELECT code FROM denial_codes)") > 0
+        ev, "SELECT count(*) FROM api_calls WHERE aws.cloudtrail.error_code IN (SELECT code FROM denial_codes)") > 0
     assert total("dashboard_ec2_changes_by_day", "events") == _one(
-        ev, "SELECT count(*) FROM events WHERE event.provider = 'ec2.amazonaws.com' AND NOT aws.cloudtrail.read_only")
+        ev, "SELECT count(*) FROM api_calls WHERE event.provider = 'ec2.amazonaws.com' AND NOT aws.cloudtrail.read_only")
     # the brute-force user of the sample tops the failed logins
     assert _one(ds, f"SELECT user_name FROM '{out}/datasets/dashboard_failed_logins_by_user.parquet' LIMIT 1") \
         == "mallory"
     # top lists: the first row is the real maximum, and at most 25 rows
     top_ip, n = ds.sql(f"SELECT source_ip, events FROM '{out}/datasets/dashboard_top_source_ips.parquet' "
                        "LIMIT 1").fetchall()[0]
-    assert n == _one(ev, "SELECT max(n) FROM (SELECT count(*) n FROM events WHERE source.ip IS NOT NULL "
-                         "GROUP BY source.ip)") == _one(ev, f"SELECT count(*) FROM events WHERE source.ip = '{top_ip}'")
+    assert n == _one(ev, "SELECT max(n) FROM (SELECT count(*) n FROM api_calls WHERE source.ip IS NOT NULL "
+                         "GROUP BY source.ip)") == _one(ev, f"SELECT count(*) FROM api_calls WHERE source.ip = '{top_ip}'")
     assert _one(ds, f"SELECT count(*) FROM '{out}/datasets/dashboard_top_user_agents.parquet'") <= 25
 
 
@@ -100,7 +102,7 @@ def test_charts_are_valid_pngs_and_the_report_opens_offline(built):
     page = (out / "index.html").read_text()
     assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page)  # no URL of any kind
     assert "<script" not in page and page.count("data:image/png;base64,") == len(DASHBOARDS)
-    assert "console_login_break_in" in page and "3,016" in page  # findings summary and the event count
+    assert "console_login_break_in" in page and "calls in range: 3,000" in page  # findings summary, call count
 
 
 def test_a_time_range_limits_every_dataset(built, tmp_path):
@@ -112,7 +114,7 @@ def test_a_time_range_limits_every_dataset(built, tmp_path):
     days = {r[0] for r in ds.sql(f"SELECT DISTINCT day FROM '{out}/datasets/dashboard_events_by_day_and_outcome"
                                  ".parquet'").fetchall()}
     assert [str(d) for d in days] == ["2026-11-02"]
-    in_range = _one(_events(lake), "SELECT count(*) FROM events WHERE event_date = DATE '2026-11-02'")
+    in_range = _one(_events(lake), "SELECT count(*) FROM api_calls WHERE event_date = DATE '2026-11-02'")
     assert _one(ds, f"SELECT sum(events) FROM '{out}/datasets/dashboard_activity_by_account_region.parquet'") \
         == in_range
     assert "2026-11-02 to 2026-11-02" in (out / "index.html").read_text()

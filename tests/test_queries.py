@@ -136,6 +136,49 @@ def test_ec2_and_iam_use_cases(tmp_path):
         ("IAM user creation denied: backdoor",)]
 
 
+def insight(name: str, source: str, kind: str, eid: str, error_code: str | None = None) -> dict:
+    """A CloudTrail Insights notice about a call: the call's name in insightDetails, no eventName of its own."""
+    details = {"state": "Start", "eventSource": source, "eventName": name, "insightType": kind,
+               "insightContext": {"statistics": {"baseline": {"average": 0.1}, "insight": {"average": 9.0}}}}
+    if error_code:
+        details["errorCode"] = error_code
+    return {"eventVersion": "1.08", "eventTime": at(1), "awsRegion": "us-east-1", "eventID": eid,
+            "eventType": "AwsCloudTrailInsight", "recipientAccountId": ACCT, "sharedEventID": eid + "-shared",
+            "insightDetails": details, "eventCategory": "Insight"}
+
+
+def test_insights_notices_are_events_but_not_calls_in_any_use_case(tmp_path):
+    """A notice that RunInstances ran at an unusual rate launched nothing; one about denied CreateUser calls
+    created no user: the use-case views, the findings and the dashboards read api_calls, which leaves them out."""
+    notices = [insight("RunInstances", "ec2.amazonaws.com", "ApiCallRateInsight", "n-run"),
+               insight("StopInstances", "ec2.amazonaws.com", "ApiCallRateInsight", "n-stop"),
+               insight("AllocateAddress", "ec2.amazonaws.com", "ApiErrorRateInsight", "n-eip",
+                       "Client.UnauthorizedOperation"),
+               insight("CreateUser", "iam.amazonaws.com", "ApiErrorRateInsight", "n-user", "AccessDenied"),
+               insight("ConsoleLogin", "signin.amazonaws.com", "ApiCallRateInsight", "n-login")]
+    con = lake_of(tmp_path, [*notices, record("RunInstances", at(2), eid="run-ok"), login("bob", 3, ok=True, eid="login-ok")])
+    assert rows(con, "SELECT event.action, event.provider FROM events WHERE event.id = 'n-run'") == [
+        ("RunInstances", "ec2.amazonaws.com")]  # what made them look like calls
+    assert rows(con, "SELECT count(*) FROM events") == [(7,)]
+    assert rows(con, "SELECT event.id FROM api_calls ORDER BY 1") == [("login-ok",), ("run-ok",)]
+    assert rows(con, "SELECT rule, event_id FROM findings ORDER BY rule") == [
+        ("console_login_success", "login-ok"), ("ec2_instance_run", "run-ok")]
+    for view in view_names():
+        if view not in ("events", "findings", "digests") and not view.startswith(("dashboard_", "console_login_b",
+                                                                                   "console_login_sp", "denial")):
+            assert rows(con, f"SELECT count(*) FROM {view} WHERE event.id LIKE 'n-%'") == [(0,)], view
+    assert rows(con, "SELECT sum(events) FROM dashboard_events_by_day_and_action") == [(2,)]
+
+
+def test_findings_dates_are_utc_whatever_the_session_time_zone(tmp_path):
+    """A burst ending 00:01:40 UTC on Nov 2nd is dated Nov 2nd, also for a DuckDB client in California."""
+    midnight = (dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc) - T0).total_seconds()
+    con = lake_of(tmp_path, [login("mallory", midnight + 20 * i, ip="192.0.2.9") for i in range(6)])
+    con.execute("SET TimeZone = 'America/Los_Angeles'")
+    dates = rows(con, "SELECT rule, CAST(event_date AS VARCHAR) FROM findings GROUP BY ALL ORDER BY 1")
+    assert dates == [("console_login_break_in", "2026-11-02"), ("console_login_failure", "2026-11-02")]
+
+
 def test_findings_levels_for_logins_and_bursts(tmp_path):
     con = lake_of(tmp_path, [login("mallory", 20 * i, ip="192.0.2.9") for i in range(6)] + [login("ok", 0, ok=True)])
     got = rows(con, "SELECT rule, wazuh_rule_id, level, count(*) FROM findings GROUP BY ALL ORDER BY rule")
