@@ -296,6 +296,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from jobs.progress import Progress, print_summary
 
     _check_range(args)
+    if args.full_refresh and (args.account or args.region):
+        raise UsageError("--full-refresh rebuilds whole days, every account and region in them: drop "
+                         "--account/--region (a refresh of one would delete the others' events of those days)")
     scope = Scope(args.since, args.until, frozenset(args.account), frozenset(args.region))
     opts = Options(list(args.sources), args.lake, scope, args.workers, args.full_refresh,
                    not args.no_original, args.memory_limit, _s3(args), args.lookback_days, args.executor,

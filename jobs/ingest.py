@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from itertools import chain, islice
 from multiprocessing import get_context
@@ -266,6 +267,13 @@ def _bump(c: Counts, table: str, what: str, n: int) -> None:
 ProgressFn = Callable[[int, int | None, int], None]  # files done, files total (once listed), events read
 
 
+def listing_scope(opts: Options) -> Scope:
+    """The folders a run lists. A --full-refresh replaces the days it rebuilds, so it lists every folder from
+    its first day on: an event is delivered into a later day's folder, sometimes days later, and a refresh
+    that listed only its range and a day of slack deleted those late events from the days it replaced."""
+    return dataclasses.replace(opts.scope, until=None) if opts.full_refresh else opts.scope
+
+
 def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     """One ingest run: everything or nothing is committed."""
     start = time.perf_counter()
@@ -277,7 +285,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     folders = {} if opts.full_refresh else lake.state_folders()
     known = newest_folders([url for url, read in folders.items() if read])  # a stream never read is listed whole
     done = ingested(lake, list(folders), opts, known, today)
-    listed = iter_files(opts.sources, opts.scope, opts.s3, known, opts.lookback_days, today)
+    listed = iter_files(opts.sources, listing_scope(opts), opts.s3, known, opts.lookback_days, today)
     lake.prepare()
     lock = lake.lock()
     try:
@@ -324,13 +332,29 @@ class Todo:
     """The listed files still to ingest, counted as the listing streams by (see `plan`)."""
 
     def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: dict[bytes, bytes]) -> None:
-        self._listed, self._lake_prefix, self._done = listed, lake_prefix, done
+        self._listed, self._done = listed, done
+        local = "://" not in lake_prefix
+        self._lake = (lake_prefix, os.path.realpath(lake_prefix) + "/") if local else (lake_prefix,)
+        self._folder: tuple[str, bool] = ("", False)  # the last listed folder, and whether it is in the lake
         self.seen = self.skipped = self.count = 0
         self.complete = False
 
+    def _in_lake(self, url: str) -> bool:
+        """Whether a listed file is the lake's own: a lake inside its source is never read back, also where
+        one of the two paths goes through a symbolic link (`cd linked; ingest . --lake linked/lake`). Local
+        folders are resolved once each, as the listing reaches them."""
+        if url.startswith(self._lake):
+            return True
+        if len(self._lake) == 1 or "://" in url:
+            return False
+        folder = url.rsplit("/", 1)[0]
+        if folder != self._folder[0]:
+            self._folder = (folder, (os.path.realpath(folder) + "/").startswith(self._lake))
+        return self._folder[1]
+
     def __iter__(self) -> Iterator[SourceFile]:
         for f in self._listed:
-            if f.url.startswith(self._lake_prefix):  # never read the lake back
+            if self._in_lake(f.url):  # never read the lake back
                 continue
             self.seen += 1
             # a backfill into a fresh lake has nothing to skip: no hashing per listed file then

@@ -60,7 +60,8 @@ def print_summary(s: Summary, lake: str) -> None:
     ]
     if c.digests_read:
         lines.append(f"  digests     read {c.digests_read:,} · written {c.digests_written:,} · "
-                     f"duplicates {c.digest_duplicates:,} · quarantined {c.digests_quarantined:,}")
+                     f"duplicates {c.digest_duplicates:,} · quarantined {c.digests_quarantined:,} · "
+                     f"outside --since/--until/--account {c.digests_filtered:,}")
     shown = ", ".join(s.partitions[:4]) + (f", … ({len(s.partitions) - 4} more)" if len(s.partitions) > 4 else "")
     lines.append(f"  partitions  {len(s.partitions):,} touched{': ' + shown if shown else ''}")
     lines.append(f"  time        {s.seconds:,.2f} s · {s.events_per_second:,.0f} events/s")

@@ -233,7 +233,9 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     if opts.scope == Scope():
         kept = normalized.collect(engine="in-memory")
     else:
-        judged = normalized.with_columns(_scope_filter(table, opts.scope).alias("_in")).collect(engine="in-memory")
+        # an event without the account or region a scope asks for is outside it (is_in gives null, not false)
+        inside = _scope_filter(table, opts.scope).fill_null(False)
+        judged = normalized.with_columns(inside.alias("_in")).collect(engine="in-memory")
         _read_in_part(state, good[FILE].filter(~judged["_in"] & ~good["_context"]))
         kept = judged.filter("_in").drop("_in")
     _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))

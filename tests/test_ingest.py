@@ -495,26 +495,74 @@ def test_a_file_read_in_part_under_a_scope_is_read_again_by_a_wider_run(tmp_path
     write(trail_path(src, ACCT, "us-east-1", "2026-11-02", "b"),  # a late delivery of Nov 1st, and Nov 2nd
           [record(time="2026-11-01T23:59:00Z", eid="b-late"), record(time="2026-11-02T00:05:00Z", eid="b-next")])
     write(trail_path(src, ACCT, "us-east-1", "2026-11-03", "c"), [record(time="2026-11-03T08:00:00Z", eid="c")])
-    # an event of another account in this account's folder: left out by --account, kept by a run without it
+    # an event of another account in this account's folder: left out by --account, kept by a run without it;
+    # so is an event that names no account at all (a scope's test is null there, not false)
     write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "d"),
           [record(eid="d-mine"), record(eid="d-other", account=OTHER)])
+    nameless = record(eid="e-none")
+    del nameless["recipientAccountId"], nameless["userIdentity"]["accountId"]
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "e"), [record(eid="e-mine"), nameless])
     assert ingest(src, "--lake", lake, "--until", "2026-11-01", "--account", ACCT) == 0
     run = last_run(lake)
-    assert (run["files_read"], run["files_partial"], run["events_written"], run["events_filtered"]) == (3, 2, 3, 2)
-    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["a", "b-late", "d-mine"]
-    assert ingest(src, "--lake", lake, "--since", "2026-11-02") == 0  # the next window: b and c, d again
+    assert (run["files_read"], run["files_partial"], run["events_written"], run["events_filtered"]) == (4, 3, 4, 3)
+    assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["a", "b-late", "d-mine", "e-mine"]
+    assert ingest(src, "--lake", lake, "--since", "2026-11-02") == 0  # the next window: b and c, d and e again
     run = last_run(lake)
-    assert (run["files_skipped"], run["files_read"], run["files_partial"]) == (1, 3, 2)  # b's Nov 1st, d's own
-    assert (run["events_written"], run["duplicates"]) == (2, 0)  # b-next, c: b-late and d-mine left out again
+    assert (run["files_skipped"], run["files_read"], run["files_partial"]) == (1, 4, 3)  # b's Nov 1st, d's, e's
+    assert (run["events_written"], run["duplicates"]) == (2, 0)  # b-next, c: the Nov 1st events left out again
     assert ingest(src, "--lake", lake) == 0  # then everything
     run = last_run(lake)
-    assert (run["files_skipped"], run["files_read"], run["files_partial"]) == (2, 2, 0)
-    assert (run["events_written"], run["duplicates"]) == (1, 3)  # d-other; b-late, b-next, d-mine held already
+    assert (run["files_skipped"], run["files_read"], run["files_partial"]) == (2, 3, 0)
+    assert (run["events_written"], run["duplicates"]) == (2, 4)  # d-other, e-none; the lake held the other four
     capsys.readouterr()
     assert ingest(src, "--lake", lake) == 0
-    assert "seen 4 · skipped as already ingested 4 · read 0 ·" in capsys.readouterr().out  # done now
+    assert "seen 5 · skipped as already ingested 5 · read 0 ·" in capsys.readouterr().out  # done now
     assert ingest(src, "--lake", whole) == 0
-    assert rows(lake) == rows(whole) and len(rows(whole)) == 6
+    assert rows(lake) == rows(whole) and len(rows(whole)) == 8
+
+
+def test_a_lake_inside_its_source_is_not_read_back_through_a_symbolic_link(tmp_path, monkeypatch, capsys):
+    """`cd linked; trailhouse ingest . --lake linked/lake`: the listing names the real folders, the lake its
+    linked path; the lake's own files (parts, state, quarantine) were listed and quarantined every run."""
+    real, linked = tmp_path / "real", tmp_path / "linked"
+    write(trail_path(real, ACCT, "us-east-1", "2026-11-01", "a"), [record(eid="x"), record(eid="y")])
+    linked.symlink_to(real)
+    monkeypatch.chdir(linked)
+    assert ingest(".", "--lake", linked / "lake") == 0
+    capsys.readouterr()
+    for _ in range(2):  # nothing new: the lake's files are not listed
+        assert ingest(".", "--lake", linked / "lake") == 0
+        assert "files       seen 1 · skipped as already ingested 1 · read 0 · quarantined 0\n" in capsys.readouterr().out
+    assert quarantine(real / "lake") == [] and sql(real / "lake", "SELECT count(*) FROM EVENTS")[0][0] == 2
+
+
+def test_a_full_refresh_of_days_keeps_their_late_deliveries_and_refuses_an_account_scope(tmp_path, capsys):
+    """A refresh replaces the days it rebuilds, so it must find all their events: a late delivery sits in a
+    folder days after its event (it listed its range and a day of slack, and deleted those). A refresh of
+    one account or region would replace whole days, every other account's events included: refused."""
+    src, lake, whole = tmp_path / "src", tmp_path / "lake", tmp_path / "whole"
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-01", "a"), [record(time="2026-11-01T10:00:00Z", eid="a")])
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-02", "b"), [record(time="2026-11-02T10:00:00Z", eid="b")])
+    write(trail_path(src, ACCT, "us-east-1", "2026-11-04", "late"),  # three days late, and Nov 4th's own
+          [record(time="2026-11-01T23:00:00Z", eid="late"), record(time="2026-11-04T01:00:00Z", eid="next")])
+    write(trail_path(src, OTHER, "eu-west-1", "2026-11-01", "o"),
+          [record(time="2026-11-01T11:00:00Z", eid="other", account=OTHER, region="eu-west-1")])
+    assert ingest(src, "--lake", lake) == 0
+    before = rows(lake)
+    assert ingest(src, "--lake", lake, "--full-refresh", "--since", "2026-11-01", "--until", "2026-11-01") == 0
+    run = last_run(lake)
+    assert (run["events_written"], run["events_filtered"], run["partitions"]) == (
+        3, 2, ["events/event_date=2026-11-01"])  # a, late, other; b and next read, left out
+    assert rows(lake) == before
+    capsys.readouterr()
+    for scope in (["--account", ACCT], ["--region", "us-east-1"]):
+        assert ingest(src, "--lake", lake, "--full-refresh", *scope) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("trailhouse: --full-refresh rebuilds whole days") and err.count("\n") == 1
+    assert rows(lake) == before and len(before) == 5
+    assert ingest(src, "--lake", lake) == 0  # the files read in part (b's, Nov 4th's) are read again: nothing new
+    assert ingest(src, "--lake", whole) == 0
+    assert rows(lake) == rows(whole)
 
 
 def test_full_refresh_rebuilds_the_lake(tmp_path):
