@@ -21,7 +21,7 @@ import msgspec
 from isal import igzip
 
 #: Bumped whenever the output changes, so cached buckets (trailhouse bench) are rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "ap-northeast-1", "sa-east-1",
            "ca-central-1")
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "trent")
@@ -407,13 +407,14 @@ def _insights(w: _World, account: str, region: str, day: dt.date) -> list[dict]:
     rng = w.rng
     start = dt.datetime.combine(day, dt.time(rng.randrange(8, 18)), dt.timezone.utc)
     shared = str(uuid.UUID(int=rng.getrandbits(128)))
-    name = rng.choice(["RunInstances", "AssumeRole", "GetObject", "DeleteObject"])
+    source, name = rng.choice([("ec2.amazonaws.com", "RunInstances"), ("sts.amazonaws.com", "AssumeRole"),
+                               ("s3.amazonaws.com", "GetObject"), ("s3.amazonaws.com", "DeleteObject")])
     out = []
     for state, t in (("Start", start), ("End", start + dt.timedelta(minutes=rng.randrange(5, 60)))):
         out.append({"eventVersion": "1.08", "eventTime": _iso(t), "awsRegion": region,
                     "eventID": str(uuid.UUID(int=rng.getrandbits(128))), "eventType": "AwsCloudTrailInsight",
                     "recipientAccountId": account, "sharedEventID": shared, "eventCategory": "Insight",
-                    "insightDetails": {"state": state, "eventSource": "ec2.amazonaws.com", "eventName": name,
+                    "insightDetails": {"state": state, "eventSource": source, "eventName": name,
                                        "insightType": "ApiCallRateInsight", "insightContext": {"statistics": {
                                            "baseline": {"average": round(rng.uniform(0.01, 1), 4)},
                                            "insight": {"average": round(rng.uniform(5, 50), 4)}}}}})
