@@ -14,8 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace as with_fields
 from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
@@ -271,7 +270,7 @@ def listing_scope(opts: Options) -> Scope:
     """The folders a run lists. A --full-refresh replaces the days it rebuilds, so it lists every folder from
     its first day on: an event is delivered into a later day's folder, sometimes days later, and a refresh
     that listed only its range and a day of slack deleted those late events from the days it replaced."""
-    return dataclasses.replace(opts.scope, until=None) if opts.full_refresh else opts.scope
+    return with_fields(opts.scope, until=None) if opts.full_refresh else opts.scope
 
 
 def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
