@@ -331,9 +331,9 @@ class Todo:
     """The listed files still to ingest, counted as the listing streams by (see `plan`)."""
 
     def __init__(self, listed: Iterable[SourceFile], lake_prefix: str, done: dict[bytes, bytes]) -> None:
-        self._listed, self._done = listed, done
-        local = "://" not in lake_prefix
-        self._lake = (lake_prefix, os.path.realpath(lake_prefix) + "/") if local else (lake_prefix,)
+        self._listed, self._done, self._lake = listed, done, lake_prefix
+        #: a local lake's path with its links resolved, which the listing's resolved folders are matched to
+        self._real_lake = None if "://" in lake_prefix else os.path.realpath(lake_prefix) + "/"
         self._folder: tuple[str, bool] = ("", False)  # the last listed folder, and whether it is in the lake
         self.seen = self.skipped = self.count = 0
         self.complete = False
@@ -344,11 +344,11 @@ class Todo:
         folders are resolved once each, as the listing reaches them."""
         if url.startswith(self._lake):
             return True
-        if len(self._lake) == 1 or "://" in url:
+        if self._real_lake is None or "://" in url:
             return False
         folder = url.rsplit("/", 1)[0]
         if folder != self._folder[0]:
-            self._folder = (folder, (os.path.realpath(folder) + "/").startswith(self._lake))
+            self._folder = (folder, (os.path.realpath(folder) + "/").startswith(self._real_lake))
         return self._folder[1]
 
     def __iter__(self) -> Iterator[SourceFile]:

@@ -548,9 +548,10 @@ def version_key(size: int, version: str | None) -> bytes:
 
 def latest_versions(batches: Iterable[pa.RecordBatch], folders: list[str]) -> dict[bytes, bytes]:
     """input_key → version_key of the latest record of each input in the folders of these urls (one each, from
-    `state_folders`), except inputs whose latest download failed or that were read in part (read again): ~140 bytes an input instead of
-    ~800 for the urls and versions themselves. Batches come in run order (one state file per run, named by
-    its time-ordered id); the other folders' rows are dropped batch by batch, never held."""
+    `state_folders`), except inputs whose latest download failed or that were read in part (read again):
+    ~140 bytes an input instead of ~800 for the urls and versions themselves. Batches come in run order (one
+    state file per run, named by its time-ordered id); the other folders' rows are dropped batch by batch,
+    never held."""
     import polars as pl
 
     done: dict[bytes, bytes] = {}
