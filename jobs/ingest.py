@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace as with_fields
 from itertools import chain, islice
@@ -119,34 +120,34 @@ def new_run_id() -> str:
 
 
 # --- planning -----------------------------------------------------------------------
-#: Worker processes: one Polars thread each (parallelism is across batches). A worker keeps the memory its
-#: batch freed for the next batch instead of handing it back and faulting it in again: Polars' jemalloc purges
-#: only what stayed unused for 5 s (an idle worker still shrinks), glibc's heap is not trimmed. Memory given
-#: back after every batch cost a sixth of the run in the kernel (docs/performance.md). Arrow allocates from
-#: its jemalloc (below), chosen before a worker imports pyarrow.
+#: Worker processes: one Polars thread each (parallelism is across batches). A worker keeps the memory a batch
+#: freed for the next batch instead of handing it back to the kernel and faulting it in again, page by page:
+#: Polars' jemalloc purges only what stayed unused for 5 s (an idle worker still shrinks); glibc serves blocks
+#: up to 32 MiB (the most it allows) from its heap, not from a mapping of their own that is unmapped when
+#: freed, and does not trim the heap; Arrow allocates from glibc too (`arrow_uses_malloc`), so what DuckDB,
+#: Python and Arrow free, each reuses. Memory given back after every batch cost a sixth of the run in the
+#: kernel at first, and ~1.3 page faults per event until Arrow and glibc kept theirs (docs/performance.md).
 WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5000,muzzy_decay_ms:5000",
-              "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+              "ARROW_DEFAULT_MEMORY_POOL": "system",
+              "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295"}
 #: What a worker imports before it ignores Ctrl-C: Polars sets a SIGINT handler of its own (jobs/pool.py).
 WORKER_PRELOAD = ("polars",)
 
 
 @functools.cache
-def arrow_gives_back() -> None:
-    """Arrow allocates from its own jemalloc, which hands freed pages back at once (driver and workers).
+def arrow_uses_malloc() -> None:
+    """Arrow allocates from the C library's malloc (driver and workers), beside DuckDB and Python.
 
-    pyarrow's default pool (mimalloc) keeps what a batch's conversions and Parquet writes freed, in every
-    process: ~50 MiB more at the peak of a two-worker run, for no speed (docs/performance.md). Setting the
-    pool here reaches only part of Arrow's allocations (a third of the gain); `ARROW_DEFAULT_MEMORY_POOL`,
-    read before Arrow's first allocation, reaches them all: WORKER_ENV sets it for spawned workers, and this
-    covers the rest (the driver, a Dask worker). A wheel without jemalloc keeps its default.
+    pyarrow's default pool (mimalloc) keeps what a batch freed in a heap of its own (~50 MiB more at the peak
+    of a two-worker run); Arrow's jemalloc with no decay gave it back to the kernel after every batch, so its
+    strings and Parquet pages were faulted in afresh by each (a batch's cast to the lake's schema 17–20 ms
+    against 9–11 from malloc). Setting the pool here reaches only part of Arrow's allocations;
+    `ARROW_DEFAULT_MEMORY_POOL`, read before Arrow's first allocation, reaches them all: WORKER_ENV sets it for
+    spawned workers, and this covers the rest (the driver, a Dask worker).
     """
     import pyarrow as pa
 
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-        pa.jemalloc_set_decay_ms(0)
-    except NotImplementedError:
-        pass
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         inflation = Inflation()
         results = [log.add(r) for r in _execute(plan(todo, opts.workers, inflation), opts,
                                                  str(lake.staging(run_id)), progress, todo, inflation)]
-        arrow_gives_back()  # the driver's first Arrow allocation is the state file, then the commit
+        arrow_uses_malloc()  # the driver's first Arrow allocation is the state file, then the commit
         log.close()
         counts = Counts(files_seen=todo.seen, files_skipped=todo.skipped,
                         seconds_reading=round(time.perf_counter() - start, 3))
@@ -396,16 +397,28 @@ def _execute(batches: Iterator[Batch], opts: Options, staging: str, progress: Pr
 
 
 def _process_pool(batches: Iterator[Batch], opts: Options, staging: str) -> Iterator[BatchResult]:
-    before = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update(WORKER_ENV)  # spawned workers inherit it before they import Polars
+    with worker_pool(opts.workers) as pool:
+        try:
+            yield from _pool_results(pool, batches, opts, staging)
+        except BaseException:  # Ctrl-C or a failed batch: the queued batches are dropped, running ones end
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes as a run starts them: fresh interpreters (spawned) with WORKER_ENV, set up by
+    `pool.worker_init`. The driver's own environment is as it was once the pool has ended; glibc settings of
+    the user's own (`GLIBC_TUNABLES`) are passed on after ours, so theirs win."""
+    env = dict(WORKER_ENV)
+    if os.environ.get("GLIBC_TUNABLES"):
+        env["GLIBC_TUNABLES"] += ":" + os.environ["GLIBC_TUNABLES"]
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # spawned workers inherit it before they start
     try:
-        with ProcessPoolExecutor(max_workers=opts.workers, mp_context=get_context("spawn"),
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=worker_init, initargs=WORKER_PRELOAD) as pool:
-            try:
-                yield from _pool_results(pool, batches, opts, staging)
-            except BaseException:  # Ctrl-C or a failed batch: the queued batches are dropped, running ones end
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            yield pool
     finally:
         for k, v in before.items():
             if v is None:

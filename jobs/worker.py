@@ -21,7 +21,7 @@ from fsspec.core import url_to_fs
 
 from jobs import read
 from jobs.discover import Scope, SourceFile, not_regular
-from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_gives_back, with_context
+from jobs.ingest import Batch, BatchResult, Options, _bump, arrow_uses_malloc, with_context
 from jobs.lake import PARTIAL, PARTITION, UNREADABLE, parquet_options
 from jobs.storage import S3_CONCURRENT_GETS, S3Options, explain, is_s3, s3_filesystem
 from transforms.normalize import normalize
@@ -96,7 +96,7 @@ def _now() -> str:
 def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> BatchResult:
     """Read, validate, normalize and stage one batch of files. Never raises on bad input."""
     started = time.perf_counter()
-    arrow_gives_back()  # once per process, before its first batch allocates anything
+    arrow_uses_malloc()  # once per process, before its first batch allocates anything
     result = BatchResult(worker=f"{socket.gethostname()}:{os.getpid()}")
     state = {f.url: {"url": f.url, "size": f.size, "version": f.version, "status": "ingested", "records": 0,
                      "rejected": 0} for f in batch.files}
