@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import TextIO
 
 import duckdb
@@ -43,24 +44,50 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
 
 def _write_parquet(rel: duckdb.DuckDBPyRelation, path: str) -> None:
     """A result as Parquet, streamed through Arrow: DuckDB's own writer stores its JSON columns (the payloads)
-    with no Arrow schema, which Polars then reads as binary; through Arrow they are text to every reader. A file
-    that cannot be made is one line; one left half-written by a failed query is removed."""
+    with no Arrow schema, which Polars then reads as binary; through Arrow they are text to every reader.
+
+    Written beside `path` and renamed onto it once complete, so a query that fails (at once or after its
+    first rows) leaves the file that was there as it was; its mistake is one line (exit 2), as in any format."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write to {path}: Is a directory; choose another file")
     reader = rel.to_arrow_reader(65_536)
+    partial = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.partial")
     try:
-        sink = open(path, "wb")
+        sink = open(partial, "wb")
     except PermissionError:
         raise  # said as every local permission error is, with what to do (jobs/storage.denied)
     except OSError as exc:
         raise UsageError(f"cannot write to {path}: {exc.strerror or exc}; choose another file") from None
     try:
-        with sink, pq.ParquetWriter(sink, reader.schema, compression="zstd") as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+        with sink:
+            try:
+                writer = pq.ParquetWriter(sink, reader.schema, compression="zstd")
+            except pa.ArrowNotImplementedError as exc:  # a type Parquet has no place for (an interval …)
+                raise UsageError(f"the result cannot be written as Parquet ({exc}): cast that column (e.g. to "
+                                 "VARCHAR), or choose --format csv") from None
+            with writer:
+                for batch in _batches(reader):
+                    writer.write_batch(batch)
+        os.replace(partial, path)
     except BaseException:
-        os.unlink(path)
+        os.unlink(partial)
         raise
+
+
+def _batches(reader) -> Iterator:
+    """The result's batches; a query that fails after its first rows is the user's SQL mistake, as one that
+    fails at once (Arrow hands DuckDB's error on as an OSError)."""
+    batches = iter(reader)
+    while True:
+        try:
+            yield next(batches)
+        except StopIteration:
+            return
+        except OSError as exc:
+            raise UsageError(str(exc).strip().splitlines()[0]) from None
 
 
 def _copy_to_stdout(path: str) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from jobs.cli import main
 from queries import connect, creation_order, dependencies, view_names
-from tests.conftest import (ROOT, SAMPLE, as_a_user, ingest, lake_files, record, s3fs_client, shared_path, trail_path,
+from tests.conftest import (ROOT, SAMPLE, as_a_user, ingest, lake_files, record, s3fs_client, shared_path, sql, trail_path,
                             write)
 
 ACCT, OTHER = "111122223333", "444455556666"
@@ -280,6 +280,21 @@ def test_sql_errors_are_one_line_and_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("trailhouse: ") and said in err and err.count("\n") == 1
     assert not out.exists()
+    # a file already there is replaced only by a complete result: a query failing at once, after its first rows
+    # (past the first batch streamed), or a type Parquet cannot hold leaves it as it was, and nothing beside it
+    out.write_bytes(b"the analyst's earlier export")
+    for query, said in (("SELECT CAST(event.id AS INTEGER) FROM events", "Conversion Error"),
+                        ("SELECT CASE WHEN range > 200000 THEN error('boom') ELSE range END FROM range(300000)",
+                         "boom"),
+                        ("SELECT max(\"@timestamp\") - min(\"@timestamp\") AS span FROM events", "cast that column")):
+        assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(out), query]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("trailhouse: ") and said in err and err.count("\n") == 1, err
+        assert out.read_bytes() == b"the analyst's earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out.parquet"]
+    assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(out),
+                 "SELECT count(*) AS n FROM events"]) == 0
+    assert pq.read_table(out).column("n").to_pylist() == [sql(lake, "SELECT count(*) FROM EVENTS")[0][0]]
 
 
 def test_findings_command_filters_by_day(tmp_path, capsys):
