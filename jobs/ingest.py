@@ -306,6 +306,8 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         for r in results:
             counts.add(r.counts)
         workers = per_worker(results)
+        if opts.full_refresh and counts.files_quarantined:
+            raise RunError(_refresh_refused(log.first_unread, counts.files_quarantined))
         partitions: list[str] = []
         if results:
             partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers)
@@ -318,6 +320,16 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         raise
     finally:
         lock.release()
+
+
+def _refresh_refused(first: dict, files: int) -> str:
+    """Why a full refresh leaves the lake as it was: it replaces whole days with what the sources hold now, so a
+    source file it could not read (unreadable, not CloudTrail, a folder it may not list) would take its events
+    out of the lake, or a day the lake holds only from it. An incremental run merges, and loses nothing."""
+    more = f" and {files - 1:,} more" if files > 1 else ""
+    return (f"--full-refresh rebuilds whole days from the sources, but it could not read {first['source']} "
+            f"({first['reason']}){more}: the lake is unchanged; fix or move what could not be read and run "
+            "again, or ingest without --full-refresh")
 
 
 def ingested(lake, folders: list[str], opts: Options, known: dict[str, dt.date],
@@ -528,6 +540,7 @@ class RunLog:
         self.at = dt.datetime.now(dt.timezone.utc)
         self.state = open(tmp / "files.jsonl", "w")
         self.quarantine = None
+        self.first_unread: dict | None = None  # the first input quarantined whole, to name in a refusal
 
     def add(self, r: BatchResult) -> BatchResult:
         """Write down a batch's files and quarantine; what the commit still needs is returned."""
@@ -538,6 +551,8 @@ class RunLog:
                 self.quarantine = open(self.tmp / "quarantine.jsonl", "w")
             for q in r.quarantine:
                 self.quarantine.write(json.dumps(q, ensure_ascii=False) + "\n")
+                if q["record"] is None and self.first_unread is None:
+                    self.first_unread = q
         return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds)
 
     def close(self) -> None:

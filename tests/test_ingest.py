@@ -611,6 +611,33 @@ def test_full_refresh_rebuilds_the_lake(tmp_path):
     assert len(list((lake / "_state" / "files").glob("*.parquet"))) == 1
 
 
+def test_a_full_refresh_that_cannot_read_a_source_file_leaves_the_lake_as_it_was(tmp_path, capsys):
+    """A full refresh replaces whole days with what the sources hold now: a file it cannot read (not CloudTrail,
+    a folder it may not list) would take its events out of the lake. It refuses instead (exit 1, one line),
+    and the lake, its state included, is exactly as before."""
+    lake, src = tmp_path / "lake", tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+    before = lake_files(lake) | {str(p.relative_to(lake)): p.read_bytes() for p in (lake / "_state").rglob("*.*")}
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hi\n")
+    broken = sorted(src.rglob("*.json.gz"))[5]
+    broken.write_bytes(b"not gzip at all")
+    for sources in ([notes], [src], [src, notes]):
+        capsys.readouterr()
+        assert main(["ingest", *map(str, sources), "--lake", str(lake), "--workers", "1", "--full-refresh"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "the lake is unchanged" in err, err
+        assert (str(notes) if sources[0] == notes else broken.name) in err
+        after = lake_files(lake) | {str(p.relative_to(lake)): p.read_bytes() for p in (lake / "_state").rglob("*.*")}
+        assert after == before
+    assert not list((lake / "_tmp").glob("*")) if (lake / "_tmp").exists() else True
+    # an incremental run merges: it quarantines the file and loses nothing the lake holds
+    n = sql(lake, "SELECT count(*) FROM EVENTS")[0][0]
+    assert ingest(src, "--lake", lake, "--workers", "1") == 3
+    assert sql(lake, "SELECT count(*) FROM EVENTS")[0][0] == n
+
+
 def test_no_original_drops_only_the_original(tmp_path):
     lake = tmp_path / "lake"
     ingest(SAMPLE, "--lake", lake, "--workers", "1", "--no-original")
