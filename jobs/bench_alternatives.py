@@ -16,6 +16,8 @@ from pathlib import Path
 import msgspec
 from isal import igzip
 
+from jobs.sql import sql_string
+
 
 class _Envelope(msgspec.Struct):
     Records: list[msgspec.Raw]
@@ -31,8 +33,8 @@ def duckdb_only(bucket: str, out: str, threads: int) -> int:
 
     con = duckdb.connect(config={"threads": threads})
     glob = f"{bucket}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
-    return con.execute(f"COPY (SELECT unnest(Records, recursive := true) FROM read_json('{glob}')) "
-                       f"TO '{out}' (FORMAT parquet)").fetchall()[0][0]
+    return con.execute(f"COPY (SELECT unnest(Records, recursive := true) FROM read_json({sql_string(glob)})) "
+                       f"TO {sql_string(out)} (FORMAT parquet)").fetchall()[0][0]
 
 
 def per_event_python(bucket: str, limit: int) -> int:

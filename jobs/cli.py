@@ -23,17 +23,36 @@ from jobs.errors import RunError, UsageError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 
 
+#: The dates a command takes: CloudTrail began in 2013, and a day either side of each bound must still be a date
+#: (a run lists the folders a day around its range, for late deliveries).
+FIRST_DATE, LAST_DATE = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
+
+
 def _date(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: give a date from {FIRST_DATE} to {LAST_DATE}")
+    return day
 
 
 def _natural(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0: {value!r}")
     return int(value)
+
+
+MAX_LOOKBACK_DAYS = 3653
+
+
+def _lookback(value: str) -> int:
+    days = _natural(value)
+    if days > MAX_LOOKBACK_DAYS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LOOKBACK_DAYS} days (ten years): {value!r}; to re-read an "
+                                         "older range, give --since and --until")
+    return days
 
 
 def _positive(value: str) -> int:
@@ -47,14 +66,27 @@ def _positive(value: str) -> int:
 
 
 #: What DuckDB takes as a memory limit: a number and a unit (1GB, 512 MiB, 1.5gb) or a share of the RAM (50%).
-_MEMORY = re.compile(r"\s*(\d+(\.\d+)?)\s*(%|[kmgt]i?b|b|bytes|(kilo|mega|giga|tera)bytes)\s*", re.IGNORECASE)
+_MEMORY = re.compile(r"\s*(\d+(\.\d+)?)\s*(%|([kmgt]?)(i?)b|bytes|(kilo|mega|giga|tera)bytes)\s*", re.IGNORECASE)
+#: The least the commit's partition merges run in, and the most worth saying (1000 TB: more than any machine has).
+MIN_MEMORY, MAX_MEMORY = 64 * 10**6, 10**15
 
 
 def _memory(value: str) -> str:
     """Checked when the command is read: DuckDB would only refuse it at the commit, after every input was read."""
     m = _MEMORY.fullmatch(value)
-    if not m or float(m.group(1)) <= 0:
+    if not m:
         raise argparse.ArgumentTypeError(f"not a memory size (e.g. 1GB, 512MB, 50%): {value!r}")
+    number, unit = float(m.group(1)), m.group(3).lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            raise argparse.ArgumentTypeError(f"a share of the memory is above 0% and at most 100%: {value!r}")
+        return value
+    prefix = (m.group(4) or (m.group(6) or "")[:1]).lower()
+    base = 1024 if m.group(5) else 1000
+    size = number * base ** " kmgt".index(prefix or " ")
+    if not MIN_MEMORY <= size <= MAX_MEMORY:
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range: give at least 64MB and at most 1000TB "
+                                         "(the default, 1GB, suits most runs)")
     return value
 
 
@@ -102,14 +134,32 @@ def _path(value: str) -> str:
     return value
 
 
+#: A URL's scheme, as opposed to a local path that happens to hold "://" further on.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _location(value: str) -> str:
+    """A source or a lake: a local path (or file:// URL) or s3://bucket/prefix, the scheme in any case (S3://…
+    as some consoles print it). Any other scheme is refused here, before anything is listed or written."""
+    _path(value)
+    m = _SCHEME.match(value)
+    if not m:
+        return value
+    scheme = m[1].lower()
+    if scheme not in ("s3", "s3a", "file"):
+        raise argparse.ArgumentTypeError(f"{value}: {m[1]}:// is not supported; give a local path or "
+                                         "s3://bucket/prefix (copy the files there first)")
+    return scheme + value[len(m[1]):]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trailhouse", description="AWS CloudTrail → a Parquet security lake.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ing = sub.add_parser("ingest", help="load CloudTrail files into the lake")
-    ing.add_argument("sources", nargs="+", metavar="SOURCE", type=_path,
+    ing.add_argument("sources", nargs="+", metavar="SOURCE", type=_location,
                      help="directory, file, glob or s3://bucket/prefix")
-    ing.add_argument("--lake", required=True, type=_path, help="lake directory or s3://bucket/prefix")
+    ing.add_argument("--lake", required=True, type=_location, help="lake directory or s3://bucket/prefix")
     ing.add_argument("--since", type=_date, help="first event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--until", type=_date, help="last event date to keep (UTC, YYYY-MM-DD)")
     ing.add_argument("--account", action="append", default=[], metavar="ID", help="keep only this account (repeatable)")
@@ -123,13 +173,13 @@ def parser() -> argparse.ArgumentParser:
                      help="run batches in local processes (default) or on a Dask cluster")
     ing.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="the Dask scheduler (default: DASK_SCHEDULER_ADDRESS)")
-    ing.add_argument("--lookback-days", type=_natural, default=2, metavar="N",
+    ing.add_argument("--lookback-days", type=_lookback, default=2, metavar="N",
                      help="S3 sources without --since: re-list N days before the newest folder already ingested, "
                           "for late deliveries (default 2)")
     _s3_options(ing, sources=True)
 
     cmp = sub.add_parser("compact", help="rewrite the lake's partitions as few sorted files, compressed harder")
-    cmp.add_argument("--lake", required=True, type=_path, help="lake directory or s3://bucket/prefix")
+    cmp.add_argument("--lake", required=True, type=_location, help="lake directory or s3://bucket/prefix")
     cmp.add_argument("--since", type=_date, help="first partition to compact (YYYY-MM-DD)")
     cmp.add_argument("--until", type=_date, help="last partition to compact (YYYY-MM-DD; nightly: two days back)")
     cmp.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes (default: cores)")
@@ -145,20 +195,20 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=dt.date(2026, 11, 1), help="first day (default 2026-11-01)")
 
     sql = sub.add_parser("sql", help="run SQL over the lake, with every view of queries/ registered")
-    sql.add_argument("--lake", required=True, type=_path)
+    sql.add_argument("--lake", required=True, type=_location)
     _s3_options(sql)
     _output_options(sql)
     sql.add_argument("query", metavar="SQL")
 
     fnd = sub.add_parser("findings", help="the use-case alerts: counts per rule, then the findings")
-    fnd.add_argument("--lake", required=True, type=_path)
+    fnd.add_argument("--lake", required=True, type=_location)
     _s3_options(fnd)
     fnd.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
     fnd.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD)")
     _output_options(fnd)
 
     dash = sub.add_parser("dashboards", help="dashboard datasets (Parquet, CSV), charts (PNG) and an offline report")
-    dash.add_argument("--lake", required=True, type=_path)
+    dash.add_argument("--lake", required=True, type=_location)
     dash.add_argument("--out", type=_directory, required=True, metavar="DIR",
                       help="where datasets/, charts/ and index.html go")
     dash.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD)")
@@ -175,7 +225,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=_new_file, metavar="FILE", help="also write the figures as JSON")
 
     cat = sub.add_parser("catalog", help="write a DuckDB database whose views read the lake")
-    cat.add_argument("--lake", required=True, type=_path)
+    cat.add_argument("--lake", required=True, type=_location)
     cat.add_argument("--db", required=True, type=_path, metavar="FILE.duckdb")
     _s3_options(cat)
     return p
@@ -196,9 +246,15 @@ def _s3(args: argparse.Namespace):
     return S3Options(args.profile, args.endpoint_url, getattr(args, "requester_pays", False))
 
 
+#: What sql and findings write: a table for the terminal, or a file's format.
+FORMATS = ("table", "csv", "json", "parquet")
+
+
 def _output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
-    p.add_argument("--output", metavar="FILE", help="write there instead of standard output")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="table (the default on a terminal), csv, json or parquet; with --output, the default is "
+                        "taken from the file's extension")
+    p.add_argument("--output", metavar="FILE", type=_new_file, help="write there instead of standard output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,12 +346,40 @@ def _check_range(args: argparse.Namespace) -> None:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
 
 
+def _place(location: str) -> str:
+    """Where a source or lake is, comparable with another: an absolute real path, or s3://bucket/key; a glob
+    stands for the folder above its first wildcard."""
+    import glob
+
+    if glob.has_magic(location):
+        location = re.split(r"[*?\[]", location, maxsplit=1)[0].rpartition("/")[0] or "."
+    m = _SCHEME.match(location)
+    if m and m[1] in ("s3", "s3a"):
+        return "s3://" + location[m.end():].strip("/")
+    return os.path.realpath(location.removeprefix("file://"))
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it (both from `_place`)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _check_apart(sources: list[str], lake: str) -> None:
+    """A source that is the lake or inside it would be the lake's own files, which a run never reads back (it
+    said "seen 0" and wrote its state into the trail): refused. A lake inside its source is fine."""
+    for source in sources:
+        if _within(_place(source), _place(lake)):
+            raise UsageError(f"the source {source} is inside the lake {lake}, whose own files a run never reads: "
+                             "give the trail's folder as the source and keep the lake apart (e.g. --lake ./lake)")
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from jobs.discover import Scope
     from jobs.ingest import Options, run
     from jobs.progress import Progress, print_summary
 
     _check_range(args)
+    _check_apart(args.sources, args.lake)
     if args.full_refresh and (args.account or args.region):
         raise UsageError("--full-refresh rebuilds whole days, every account and region in them: drop "
                          "--account/--region (a refresh of one would delete the others' events of those days)")
@@ -370,9 +454,19 @@ def _connect(args: argparse.Namespace, database: str = ":memory:"):
 
 
 def _check_output(args: argparse.Namespace) -> None:
-    """Refuse an output that cannot be written before any query runs (and before a summary is printed)."""
+    """Settle the format and refuse an output that cannot be written before any query runs (and before a summary
+    is printed): a file's format is the one asked for, or the one its extension names."""
+    if args.output and args.format is None:
+        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
+        if ext not in FORMATS[1:]:
+            raise UsageError(f"--output {args.output}: say which format to write with --format csv, json or "
+                             "parquet (or name the file .csv, .json or .parquet)")
+        args.format = ext
+    args.format = args.format or "table"
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
+    if args.format == "table" and args.output:
+        raise UsageError("--format table is for the terminal: write --output FILE as --format csv, json or parquet")
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -413,6 +507,9 @@ def _dashboards(args: argparse.Namespace) -> int:
     from jobs.dashboards import build
 
     _check_range(args)
+    if _within(_place(args.out), _place(args.lake)):
+        raise UsageError(f"--out {args.out} is inside the lake {args.lake}: write the dashboards outside it "
+                         f"(e.g. --out {args.lake.rstrip('/')}-dashboards)")
     con = _connect(args)
     out = _made_directory(args.out)
     done = build(con, out, args.since, args.until, args.lake)
@@ -460,6 +557,9 @@ def _check_db(db: pathlib.Path, tmp: pathlib.Path) -> None:
     """--db must name a file that can be created next to its temporary twin, checked by creating that twin."""
     if db.is_dir():
         raise UsageError(f"--db {db} is a directory: give the database file to write, e.g. {db / 'trail.duckdb'}")
+    if db.is_file() and not _is_duckdb(db):
+        raise UsageError(f"--db {db} exists and is not a DuckDB database: give a new file (e.g. trail.duckdb), "
+                         "or remove that one first")
     try:
         tmp.unlink(missing_ok=True)
         tmp.touch(exist_ok=False)
@@ -467,6 +567,14 @@ def _check_db(db: pathlib.Path, tmp: pathlib.Path) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write --db {db}: {exc.strerror or exc}; give a file in an existing directory "
                          "you can write to") from None
+
+
+def _is_duckdb(path: pathlib.Path) -> bool:
+    """A DuckDB database file: its header holds the magic "DUCK" at byte 8 (an empty file is one DuckDB made
+    nothing of yet, so it may be replaced too). A catalog replaces only a catalog, never someone's other file."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return not head or head[8:12] == b"DUCK"
 
 
 #: The subcommand → its function (argparse makes a command required, so every key is one of these).

@@ -19,6 +19,8 @@ import altair as alt
 import duckdb
 import vl_convert
 
+from jobs.sql import sql_string
+
 Encoder = Callable[[alt.Chart], alt.Chart]
 #: Categories a ranked chart shows (the dataset keeps them all).
 TOP = 15
@@ -113,7 +115,7 @@ def write_dataset(con: duckdb.DuckDBPyConnection, view: str, out: Path) -> str:
     table = f"{view}_result"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {view}")
     for fmt, opts in (("parquet", "FORMAT parquet"), ("csv", "FORMAT csv, HEADER true")):
-        con.execute(f"COPY {table} TO '{out / f'{view}.{fmt}'}' ({opts})")
+        con.execute(f"COPY {table} TO {sql_string(out / f'{view}.{fmt}')} ({opts})")
     return table
 
 

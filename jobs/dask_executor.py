@@ -15,6 +15,7 @@ on a shared filesystem. Workers should run with POLARS_MAX_THREADS=1 and one thr
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from itertools import islice
 
@@ -25,10 +26,16 @@ from jobs.errors import RunError, UsageError
 TASK_RETRIES = 2
 
 
+#: A scheduler's address: an optional tcp:// or tls:// scheme, a host (a name, IPv4, or [IPv6]) and a port.
+_ADDRESS = re.compile(r"((tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}")
+
+
 def scheduler_address(given: str | None) -> str:
     address = given or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if not address:
         raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
+    if not _ADDRESS.fullmatch(address):  # Dask would try for its whole timeout, then fail on the port
+        raise UsageError(f"not a Dask scheduler address: {address!r}; give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
     return address
 
 

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
+from jobs.sql import sql_string
 from jobs.storage import S3Options, is_s3
-from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, SORT_KEYS
+from transforms.schema import DEDUP_KEYS, LAKE_SCHEMA_VERSION, PARTITION, SORT_KEYS
 
 # The engines are imported by the functions that use them: an ingest driver lists, plans and hands out batches
 # without loading DuckDB, Polars or Arrow (~75 MiB) while its workers read (docs/performance.md).
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TABLES = ("events", "digests")
-PARTITION = "event_date"
 ROW_GROUP_SIZE = 50_000
 #: zstd 1 compresses these sorted files as well as 3 (within 1 %) and writes 25 % faster (docs/performance.md).
 PARQUET_ZSTD_LEVEL = 1
@@ -86,7 +86,7 @@ def _sql_path(dotted: str) -> str:
 
 
 def _files_sql(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_string(p) for p in paths) + "]"
 
 
 def losers_sql(table: str, existing: list[str], new: list[str]) -> str:
@@ -325,8 +325,13 @@ class Lake(StateReader):
         return sorted(p.name.split("=", 1)[1] for p in d.iterdir() if p.name.startswith(PARTITION + "="))
 
     def partition_files(self, table: str, day: str) -> list[str]:
-        d = self.partition_dir(table, day)
-        return sorted(str(p) for p in d.glob("*.parquet")) if d.is_dir() else []
+        """A partition's part files; a folder that cannot be listed raises (Path.glob would see it empty, and the
+        partition would be rebuilt without them, or a compaction skip it without a word)."""
+        try:
+            with os.scandir(self.partition_dir(table, day)) as entries:
+                return sorted(e.path for e in entries if e.name.endswith(".parquet"))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def rows(self, files: list[str]) -> int:
         return parquet_rows(files)
@@ -376,7 +381,7 @@ class Lake(StateReader):
         # listed with iterdir, which raises when the folder cannot be read: Path.glob would see no state at all
         files = self.state_dir / "files"
         for f in sorted(p for p in files.iterdir() if p.suffix == ".parquet") if files.is_dir() else []:
-            yield from parquet_batches(open(f, "rb"), columns)
+            yield from parquet_batches(open(f, "rb"), columns, str(f))
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,
@@ -502,12 +507,19 @@ PARTIAL = "partial"
 NOT_DONE = (UNREADABLE, PARTIAL)
 
 
-def parquet_batches(fh: BinaryIO, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's columns, a bounded batch at a time; the file is closed when done."""
+def parquet_batches(fh: BinaryIO, columns: list[str], name: str) -> Iterator[pa.RecordBatch]:
+    """A state file's columns, a bounded batch at a time; the file is closed when done. A damaged one is named,
+    with what to do: without it, a run reads again the inputs it recorded, whose events the lake already holds."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     with fh:
-        yield from pq.ParquetFile(fh).iter_batches(batch_size=65_536, columns=columns)
+        try:
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=65_536, columns=columns)
+        except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:  # not Parquet, truncated, or without those columns
+            raise UsageError(f"{name}, a record of the files a run ingested, cannot be read ({exc}): remove it "
+                             "and run again (its files are read again, and their events, already in the lake, "
+                             "are not added twice), or rebuild with --full-refresh") from None
 
 
 def _folder(url: pl.Expr | pl.Series) -> pl.Expr | pl.Series:

@@ -13,6 +13,7 @@ from typing import TextIO
 import duckdb
 
 from jobs.errors import UsageError, lake_file_problem
+from jobs.sql import sql_string
 
 _COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true"}
 
@@ -28,14 +29,12 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
         if fmt == "table" and not output:
             (stream or sys.stdout).write(rel.__str__() if max_rows <= 0 else _table(rel, max_rows))
             return
-        if fmt == "table":
-            fmt = "csv"
         if fmt == "parquet":
             _write_parquet(rel, output)
             return
         rel.create_view("_result", replace=True)
         target = output or tempfile.mktemp(suffix="." + fmt)
-        con.execute(f"COPY (SELECT * FROM _result) TO '{target.replace(chr(39), chr(39) * 2)}' ({_COPY[fmt]})")
+        con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(target)} ({_COPY[fmt]})")
     except duckdb.Error as exc:
         raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
     if not output:

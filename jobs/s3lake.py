@@ -145,7 +145,7 @@ class S3Lake(StateReader):
                 raise UsageError(reason) from None
             raise
         for f in files:
-            yield from parquet_batches(self.fs.open(f, "rb"), columns)
+            yield from parquet_batches(self.fs.open(f, "rb"), columns, s3_url(f))
 
     # --- commit ---------------------------------------------------------------------
     def build_partition(self, con: duckdb.DuckDBPyConnection, run: str, table: str, day: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 from dataclasses import dataclass
 
 import fsspec
@@ -102,7 +103,8 @@ def explain(exc: BaseException, url: str = "S3") -> str | None:
 def denied(exc: OSError, url: str) -> str:
     """A local permission error, said as such: the operating system refused (an errno, no S3 error code), so
     credentials and IAM have nothing to do with it. Names the path the system named (both of a rename)."""
-    path = exc.filename if exc.filename is not None else url
+    quoted = re.search(r"'(/[^']+)'", str(exc))  # Arrow's errors name the file in their text only
+    path = exc.filename if exc.filename is not None else quoted[1] if quoted else url
     if exc.filename2 is not None:
         path = f"{path} -> {exc.filename2}"
     return f"permission denied: {path}: check its permissions and owner (chmod/chown) for the user running trailhouse"

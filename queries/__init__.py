@@ -17,7 +17,7 @@ import fsspec
 import pyarrow as pa
 from fsspec.core import url_to_fs
 
-from transforms.schema import arrow_schema
+from transforms.schema import PARTITION, arrow_schema
 
 HERE = Path(__file__).parent
 #: Tables of the lake that a view reads directly; each is an empty view while the lake has no data for it.
@@ -117,8 +117,9 @@ def _has_parts(fs: fsspec.AbstractFileSystem, root: str, table: str) -> bool:
     one that cannot be listed is an error. (S3 grants access by prefix, not by directory: it keeps the glob.)
     """
     if not root.startswith("/"):
-        return bool(fs.glob(f"{root}/{table}/*/*.parquet"))
-    parts = [e.name.endswith(".parquet") for d in _entries(f"{root}/{table}") if d.is_dir() for e in _entries(d.path)]
+        return bool(fs.glob(f"{root}/{table}/{PARTITION}=*/*.parquet"))
+    parts = [e.name.endswith(".parquet") for d in _entries(f"{root}/{table}")
+             if d.is_dir() and d.name.startswith(f"{PARTITION}=") for e in _entries(d.path)]
     return any(parts)
 
 

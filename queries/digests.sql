@@ -4,4 +4,4 @@
 --          event_date (hive partition: UTC date of "@timestamp").
 CREATE OR REPLACE VIEW digests AS
 SELECT *
-FROM read_parquet('{lake}/digests/*/*.parquet', hive_partitioning = true, hive_types = {'event_date': DATE});
+FROM read_parquet('{lake}/digests/event_date=*/*.parquet', hive_partitioning = true, hive_types = {'event_date': DATE});

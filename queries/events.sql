@@ -11,4 +11,4 @@ SELECT * REPLACE (
         response_elements := aws.cloudtrail.response_elements,
         additional_eventdata := aws.cloudtrail.additional_eventdata,
         service_event_details := aws.cloudtrail.service_event_details))) AS aws)
-FROM read_parquet('{lake}/events/*/*.parquet', hive_partitioning = true, hive_types = {'event_date': DATE});
+FROM read_parquet('{lake}/events/event_date=*/*.parquet', hive_partitioning = true, hive_types = {'event_date': DATE});

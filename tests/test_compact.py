@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -246,3 +247,30 @@ def test_no_lake_or_a_damaged_file_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{damaged} is not a valid Parquet file" in err
     assert lake_files(lake) == files and not (lake / "_state" / "lock").exists()
+
+
+def test_a_partition_that_cannot_be_listed_stops_an_ingest_and_a_compaction_before_anything_is_written(tmp_path):
+    """Path.glob saw an unreadable partition as empty: a compaction skipped it without a word (exit 0), and an
+    ingest rebuilt it aside without its files, journaled that, and failed only when applying it."""
+    lake = lake_of_three_runs(tmp_path, days=1)
+    src = tmp_path / "late"
+    generate(Spec(events=500, seed=9, accounts=1, regions=1, days=1), str(src))
+    (day,) = (lake / "events").iterdir()
+    files, state = lake_files(lake), sorted(p.name for p in (lake / "_state" / "files").iterdir())
+    before, reference = sql(lake, "SELECT event.id FROM EVENTS"), tmp_path / "reference"
+    shutil.copytree(lake, reference)
+    day.chmod(0o300)  # writable and enterable, not listable
+    try:
+        for args in (("compact", "--lake", lake), ("ingest", src, "--lake", lake, "--workers", "1")):
+            proc = trailhouse(tmp_path, *args)
+            assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout)
+            assert proc.stderr == f"trailhouse: permission denied: {day}: check its permissions and owner " \
+                                  "(chmod/chown) for the user running trailhouse\n", args
+            assert not list((lake / "_state" / "journal").glob("*")) and not (lake / "_state" / "lock").exists()
+    finally:
+        day.chmod(0o755)
+    assert lake_files(lake) == files and sorted(p.name for p in (lake / "_state" / "files").iterdir()) == state
+    assert trailhouse(tmp_path, "ingest", src, "--lake", lake, "--workers", "1").returncode == 0
+    assert ingest(src, "--lake", reference, "--workers", "1") == 0
+    ids = "SELECT event.id FROM EVENTS ORDER BY 1"
+    assert sql(lake, ids) == sql(reference, ids) and len(sql(lake, ids)) > len(before)  # none lost, the new added

@@ -127,3 +127,24 @@ def test_dashboards_argument_errors(tmp_path, capsys, built):
     out = tmp_path / "a-file" / "out"  # cannot be made: its parent is a file
     assert main(["dashboards", "--lake", str(built[0]), "--out", str(out)]) == 2
     assert capsys.readouterr().err == f"trailhouse: cannot write to {out}: Not a directory; choose another directory\n"
+
+
+def test_an_output_folder_with_a_quote_and_a_stray_folder_in_the_lake(built, tmp_path, capsys):
+    """`--out "d'q"` ended the COPY's string literal (internal error); a folder someone put beside the partitions
+    (a dashboards' output once written into the lake) made every view fail with "Hive partition mismatch"."""
+    lake, first = built
+    stray = lake / "events" / "backup"
+    stray.mkdir()
+    (stray / "x.parquet").write_bytes((next((lake / "events").glob("event_date=*/*.parquet"))).read_bytes())
+    try:
+        out = tmp_path / "analyst's report"
+        assert main(["dashboards", "--lake", str(lake), "--out", str(out)]) == 0
+        for d in DASHBOARDS:  # the same datasets as without the stray folder
+            for ext in ("csv", "parquet"):
+                assert (out / "datasets" / f"{d.view}.{ext}").read_bytes() == \
+                    (first / "datasets" / f"{d.view}.{ext}").read_bytes(), (d.view, ext)
+        assert _one(_events(lake), "SELECT count(*) FROM events") == \
+            _one(duckdb.connect(), f"SELECT count(*) FROM '{lake}/events/event_date=*/*.parquet'")
+    finally:
+        (stray / "x.parquet").unlink()
+        stray.rmdir()

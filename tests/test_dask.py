@@ -98,6 +98,10 @@ def test_dask_without_a_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys
     assert "--scheduler" in capsys.readouterr().err
     assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1") == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    for address in ("127.0.0.1", "http://127.0.0.1:8786", "tcp://"):  # no port: Dask tried 30 s, then failed
+        assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask", "--scheduler", address) == 2
+        assert capsys.readouterr().err == (f"trailhouse: not a Dask scheduler address: {address!r}; give "
+                                           "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)\n")
     assert not (tmp_path / "l").exists() or not any((tmp_path / "l").glob("events/*"))
 
 

@@ -679,12 +679,26 @@ def test_org_trail_insight_and_digest(tmp_path):
     (["ingest", "{src}", "--lake"], "expected one argument"),
     # refused when the command is read, not after every input was read (the commit's DuckDB would refuse them)
     (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "abc"], "not a memory size (e.g. 1GB"),
-    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "0GB"], "not a memory size"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "0GB"], "out of range: give at least 64MB and at most 1000TB"),
     (["ingest", "s3://b/p", "--lake", "{lake}", "--endpoint-url", "notaurl"], "not an http(s) URL"),
     (["generate", "--out", "{file}", "--events", "10"], "is a file, not a directory"),
     (["bench", "--workdir", "{file}", "--events", "10"], "is a file, not a directory"),
     (["bench", "--json", "{lake}/no/such/dir/x.json", "--events", "10"], "there is no directory"),
     (["dashboards", "--lake", "{lake}", "--out", "{file}"], "is a file, not a directory"),
+    # dates a day either side of which is no date: the listing's margin overflowed (exit 1, a lake left begun)
+    (["ingest", "{src}", "--lake", "{lake}", "--until", "9999-12-31"], "out of range: give a date from 1970-01-01"),
+    (["ingest", "{src}", "--lake", "{lake}", "--since", "0001-01-01"], "out of range"),
+    (["findings", "--lake", "{lake}", "--since", "0001-01-01"], "out of range"),
+    (["ingest", "{src}", "--lake", "{lake}", "--lookback-days", "99999999999"], "at most 3653 days"),
+    # sizes DuckDB refuses, or cannot merge a partition in, only at the commit
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "1000%"], "at most 100%"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "99999999TB"], "out of range: give at least 64MB"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "1b"], "out of range"),
+    # schemes no filesystem here reads: an ImportError, a DNS lookup, "Protocol not known"
+    (["ingest", "gs://bucket/trail", "--lake", "{lake}"], "gs:// is not supported; give a local path or s3://"),
+    (["ingest", "https://example.com/trail", "--lake", "{lake}"], "https:// is not supported"),
+    (["sql", "--lake", "gs://bucket/lake", "SELECT 1"], "gs:// is not supported"),
+    (["sql", "--lake", "{lake}", "--output", "{lake}/no/such/dir/x.csv", "SELECT 1"], "there is no directory"),
 ])
 def test_argument_errors_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "a-file").write_text("")
@@ -695,7 +709,7 @@ def test_argument_errors_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "lake").exists()
 
 
-@pytest.mark.parametrize("limit", ["1GB", "512 MiB", "1.5gb", "50%", "2 gigabytes"])
+@pytest.mark.parametrize("limit", ["1GB", "512 MiB", "1.5gb", "50%", "100%", "2 gigabytes", "64MB", "1000TB"])
 def test_memory_limits_duckdb_takes_are_taken(limit):
     import duckdb
 
@@ -705,8 +719,57 @@ def test_memory_limits_duckdb_takes_are_taken(limit):
     duckdb.connect(config={"memory_limit": limit}).close()  # and DuckDB takes it
 
 
+def test_an_s3_scheme_in_capitals_is_s3():
+    from jobs.cli import parser
+
+    args = parser().parse_args(["ingest", "S3://trail/AWSLogs", "--lake", "S3A://lakes/l"])
+    assert (args.sources, args.lake) == (["s3://trail/AWSLogs"], "s3a://lakes/l")
+    assert parser().parse_args(["ingest", "dir/a://b", "--lake", "file:///tmp/l"]).sources == ["dir/a://b"]
+
+
+def test_a_source_that_is_the_lake_or_inside_it_is_refused(tmp_path, capsys, monkeypatch):
+    """The lake's own files are never read back, so `ingest src --lake src` listed nothing ("seen 0", exit 0)
+    and wrote the lake's state into the trail. A lake inside its source stays fine."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(SAMPLE, "src")
+    before = sorted(str(p) for p in Path("src").rglob("*"))
+    for source, lake in (("src", "src"), ("./src/", str(tmp_path / "src")), ("src/AWSLogs", "src"),
+                         ("src/AWSLogs/*/CloudTrail", "src")):
+        assert ingest(source, "--lake", lake) == 2, (source, lake)
+        assert capsys.readouterr().err == (f"trailhouse: the source {source} is inside the lake {lake}, whose own "
+                                           "files a run never reads: give the trail's folder as the source and "
+                                           "keep the lake apart (e.g. --lake ./lake)\n")
+    assert sorted(str(p) for p in Path("src").rglob("*")) == before
+    assert ingest("src", "--lake", "src-lake") == 0  # beside it, a name sharing the prefix
+    assert ingest("src", "--lake", "src/lake") == 0  # inside its source: left out of the listing
+    for out in ("src-lake", "src-lake/events"):
+        assert main(["dashboards", "--lake", "src-lake", "--out", out]) == 2
+        assert f"--out {out} is inside the lake src-lake" in capsys.readouterr().err
+    assert sorted(p.name for p in Path("src-lake/events").iterdir()) == ["event_date=2026-11-01",
+                                                                          "event_date=2026-11-02"]
+
+
+def test_a_damaged_state_file_is_named_with_the_fix_and_the_fix_loses_nothing(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    assert ingest(SAMPLE, "--lake", lake) == 0
+    rows = sql(lake, "SELECT count(*), count(DISTINCT event.id) FROM EVENTS")
+    (state,) = (lake / "_state" / "files").glob("*.parquet")
+    state.write_bytes(state.read_bytes()[:100])  # truncated
+    capsys.readouterr()
+    assert ingest(SAMPLE, "--lake", lake) == 2
+    assert capsys.readouterr().err == (
+        f"trailhouse: {state}, a record of the files a run ingested, cannot be read (Parquet magic bytes not found "
+        "in footer. Either the file is corrupted or this is not a parquet file.): remove it and run again (its "
+        "files are read again, and their events, already in the lake, are not added twice), or rebuild with "
+        "--full-refresh\n")
+    state.unlink()  # as the message says
+    assert ingest(SAMPLE, "--lake", lake) == 0
+    assert sql(lake, "SELECT count(*), count(DISTINCT event.id) FROM EVENTS") == rows
+    assert ingest(SAMPLE, "--lake", lake) == 0 and "skipped as already ingested 90" in capsys.readouterr().out
+
+
 def test_a_start_past_the_calendar_is_a_usage_error(tmp_path, capsys):
-    assert main(["generate", "--out", str(tmp_path / "g"), "--events", "10", "--start", "9999-12-31"]) == 2
+    assert main(["generate", "--out", str(tmp_path / "g"), "--events", "10", "--start", "9999-12-30"]) == 2
     assert "runs past 9999-12-31: choose an earlier --start" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
 

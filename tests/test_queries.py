@@ -271,14 +271,17 @@ def test_sql_errors_are_one_line_and_exit_2(tmp_path, capsys):
         assert main(["sql", "--lake", str(lake), bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("trailhouse: ") and "\n" not in err and "Traceback" not in err
-    # a Parquet output that cannot be made, or a query failing as it runs: one line, no file left behind
+    # an output that cannot be made is refused as the command is read, before any query runs
+    for target, said in ((tmp_path / "missing" / "x.parquet", "there is no directory"), (tmp_path, "it is a directory")):
+        with pytest.raises(SystemExit) as exc:
+            main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(target), "SELECT 1"])
+        assert exc.value.code == 2 and f"argument --output: cannot write {target}: {said}" in capsys.readouterr().err
+    # a query failing as it runs: one line, no file left behind
     out = tmp_path / "out.parquet"
-    for target, query, said in ((tmp_path / "missing" / "x.parquet", "SELECT 1", "No such file or directory"),
-                                (tmp_path, "SELECT 1", "Is a directory"),
-                                (out, "SELECT CAST(event.id AS INTEGER) FROM events", "Conversion Error")):
-        assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(target), query]) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("trailhouse: ") and said in err and err.count("\n") == 1
+    assert main(["sql", "--lake", str(lake), "--format", "parquet", "--output", str(out),
+                 "SELECT CAST(event.id AS INTEGER) FROM events"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trailhouse: ") and "Conversion Error" in err and err.count("\n") == 1
     assert not out.exists()
     # a file already there is replaced only by a complete result: a query failing at once, after its first rows
     # (past the first batch streamed), or a type Parquet cannot hold leaves it as it was, and nothing beside it
@@ -445,6 +448,47 @@ def test_a_corrupted_lake_file_is_one_line_naming_it_and_the_fix(sample_lake, tm
     assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 0
     assert connect(str(lake)).sql("SELECT count(*) FROM events").fetchall() == \
         connect(str(sample_lake)).sql("SELECT count(*) FROM events").fetchall()
+
+
+def test_an_output_file_is_written_in_the_format_its_name_says_or_the_one_asked_for(sample_lake, tmp_path, capsys):
+    """`sql --output x.txt` wrote CSV without a word, `--format table --output` too: a file's format is asked
+    for or named by its extension; a table is for the terminal."""
+    query = "SELECT event.action AS action, count(*) AS n FROM events GROUP BY ALL ORDER BY n DESC, action LIMIT 3"
+    rows = sql(sample_lake, query.replace("events", "EVENTS"))
+    for name in ("top.csv", "top.json", "top.parquet", "top.CSV"):
+        assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / name), query]) == 0
+    assert [tuple(line.split(",")) for line in (tmp_path / "top.csv").read_text().splitlines()[1:]] == \
+        [(a, str(n)) for a, n in rows]
+    assert json.loads((tmp_path / "top.json").read_text()) == [{"action": a, "n": n} for a, n in rows]
+    assert pq.read_table(tmp_path / "top.parquet").to_pylist() == [{"action": a, "n": n} for a, n in rows]
+    assert (tmp_path / "top.CSV").read_text() == (tmp_path / "top.csv").read_text()
+    assert main(["sql", "--lake", str(sample_lake), "--format", "json", "--output", str(tmp_path / "t.txt"),
+                 query]) == 0
+    assert json.loads((tmp_path / "t.txt").read_text()) == [{"action": a, "n": n} for a, n in rows]
+    capsys.readouterr()
+    for args in (["--output", str(tmp_path / "top.txt")], ["--format", "table", "--output", str(tmp_path / "t.csv")]):
+        assert main(["sql", "--lake", str(sample_lake), *args, query]) == 2
+        assert main(["findings", "--lake", str(sample_lake), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.splitlines() == 2 * [
+        f"trailhouse: --output {tmp_path / 'top.txt'}: say which format to write with --format csv, json or "
+        "parquet (or name the file .csv, .json or .parquet)"] + 2 * [
+        "trailhouse: --format table is for the terminal: write --output FILE as --format csv, json or parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt", "top.CSV", "top.csv", "top.json", "top.parquet"]
+
+
+def test_a_catalog_never_replaces_a_file_that_is_not_a_duckdb_database(sample_lake, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the analyst's notes")
+    assert main(["catalog", "--lake", str(sample_lake), "--db", str(notes)]) == 2
+    assert capsys.readouterr().err == (f"trailhouse: --db {notes} exists and is not a DuckDB database: give a new "
+                                       "file (e.g. trail.duckdb), or remove that one first\n")
+    assert notes.read_text() == "the analyst's notes"
+    db = tmp_path / "trail.duckdb"
+    for _ in range(2):  # a catalog replaces the catalog it wrote
+        assert main(["catalog", "--lake", str(sample_lake), "--db", str(db)]) == 0
+    assert duckdb.connect(str(db), read_only=True).sql("SELECT count(*) FROM events").fetchall() == \
+        sql(sample_lake, "SELECT count(*) FROM EVENTS")
 
 
 def test_findings_parquet_without_output_is_refused_before_anything_is_printed(sample_lake, capsys):

@@ -52,12 +52,13 @@ def test_user_name_per_identity_type():
 
 def test_source_ip_only_for_real_addresses():
     values = ["203.0.113.10", "2001:DB8::1", "lambda.amazonaws.com", "AWS Internal", "00.000.000.00",
-              "81.2.69.142, 192.168.10.10", " 198.51.100.7"]
+              "81.2.69.142, 192.168.10.10", " 198.51.100.7", "::ffff:203.0.113.7", "::FFFF:cb00:7108", "::203.0.113.9"]
     rows = normalized([record(eid=str(n), sourceIPAddress=v) for n, v in enumerate(values)])
     got = {r["source"]["address"]: r["source"]["ip"] for r in rows}
     assert got == {"203.0.113.10": "203.0.113.10", "2001:DB8::1": "2001:db8::1", "lambda.amazonaws.com": None,
                    "AWS Internal": None, "00.000.000.00": None, "81.2.69.142, 192.168.10.10": None,
-                   " 198.51.100.7": "198.51.100.7"}
+                   " 198.51.100.7": "198.51.100.7", "::ffff:203.0.113.7": "203.0.113.7", "::FFFF:cb00:7108": "203.0.113.8",
+                   "::203.0.113.9": "::cb00:7109"}  # mapped addresses are the IPv4 they map; the deprecated compatible ones not
 
 
 def test_cloud_account_falls_back_to_recipient():

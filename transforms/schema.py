@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 #: Bumped whenever a stored column changes; a lake written with another version
 #: must be rebuilt with `trailhouse ingest --full-refresh`.
 LAKE_SCHEMA_VERSION = 2
+#: A lake table's folders are PARTITION=YYYY-MM-DD (the UTC date of "@timestamp"): the writers make only those,
+#: and the views read only those, so a folder someone put beside them is not taken for a partition.
+PARTITION = "event_date"
 
 InputKind = Literal["text", "json", "time", "shaped"]
 
@@ -158,7 +161,7 @@ FIELDS: tuple[Field, ...] = (
     # --- source.* (transforms/source.py) ----------------------------------------------
     Field("source.address", "keyword", ("sourceIPAddress",), "sourceIPAddress as is"),
     Field("source.ip", "ip", ("sourceIPAddress",),
-          "sourceIPAddress when it is a valid IPv4/IPv6 address (canonical form)"),
+          "sourceIPAddress when it is a valid IPv4/IPv6 address (canonical form; IPv4-mapped IPv6 as its IPv4)"),
     Field("source.domain", "keyword", ("sourceIPAddress",),
           'sourceIPAddress when it is a hostname (AWS service principals included; not "AWS Internal", '
           "not garbage)"),

@@ -30,10 +30,14 @@ def _splitter() -> tldextract.TLDExtract:
 
 
 def canonical_ip(value: str) -> str | None:
+    """An address in one spelling, so that equal addresses compare equal in SQL: IPv6 compressed and lower case,
+    and an IPv4-mapped IPv6 address (`::ffff:203.0.113.7`, a dual-stack client) as the IPv4 address it is, as
+    Elasticsearch's ip type shows it (Python 3.11 spelled it `::ffff:cb00:7107`, which no analyst searches for)."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        ip = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
 
 
 @functools.lru_cache(maxsize=2**16)
