@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import errno
+import glob
 import os
 import pathlib
 import re
@@ -23,8 +24,8 @@ from jobs.errors import RunError, UsageError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 
 
-#: The dates a command takes: CloudTrail began in 2013, and a day either side of each bound must still be a date
-#: (a run lists the folders a day around its range, for late deliveries).
+#: The dates a command takes: none before the Unix epoch (CloudTrail itself began in 2013), and a day either side of
+#: each bound must still be a date (a run lists the folders a day around its range, for late deliveries).
 FIRST_DATE, LAST_DATE = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
 
 
@@ -65,8 +66,11 @@ def _positive(value: str) -> int:
     return n
 
 
-#: What DuckDB takes as a memory limit: a number and a unit (1GB, 512 MiB, 1.5gb) or a share of the RAM (50%).
-_MEMORY = re.compile(r"\s*(\d+(\.\d+)?)\s*(%|([kmgt]?)(i?)b|bytes|(kilo|mega|giga|tera)bytes)\s*", re.IGNORECASE)
+#: What DuckDB takes as a memory limit: a number and a unit (1GB, 512 MiB, 1.5g, 2 gigabytes), a share of the RAM
+#: (50%), or no limit (-1, none).
+_MEMORY = re.compile(r"\s*(?:(?P<none>-1|none)|(?P<n>(\d+\.?\d*|\.\d+)(e\d+)?)\s*"
+                     r"(?P<unit>%|b|bytes?|(?P<p>[kmgt])(?P<i>i?)b?|(?P<w>kilo|mega|giga|tera)bytes?))\s*",
+                     re.IGNORECASE)
 #: The least the commit's partition merges run in, and the most worth saying (1000 TB: more than any machine has).
 MIN_MEMORY, MAX_MEMORY = 64 * 10**6, 10**15
 
@@ -76,14 +80,16 @@ def _memory(value: str) -> str:
     m = _MEMORY.fullmatch(value)
     if not m:
         raise argparse.ArgumentTypeError(f"not a memory size (e.g. 1GB, 512MB, 50%): {value!r}")
-    number, unit = float(m.group(1)), m.group(3).lower()
-    if unit == "%":
-        if not 0 < number <= 100:
-            raise argparse.ArgumentTypeError(f"a share of the memory is above 0% and at most 100%: {value!r}")
+    if m["none"]:
         return value
-    prefix = (m.group(4) or (m.group(6) or "")[:1]).lower()
-    base = 1024 if m.group(5) else 1000
-    size = number * base ** " kmgt".index(prefix or " ")
+    number, unit = float(m["n"]), m["unit"]
+    if unit == "%":
+        if number > 100:
+            raise argparse.ArgumentTypeError(f"a share of the memory is at most 100%: {value!r}")
+        size = number / 100 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    else:
+        prefix = (m["p"] or (m["w"] or " ")[0]).lower()
+        size = number * (1024 if m["i"] else 1000) ** " kmgt".index(prefix)
     if not MIN_MEMORY <= size <= MAX_MEMORY:
         raise argparse.ArgumentTypeError(f"{value!r} is out of range: give at least 64MB and at most 1000TB "
                                          "(the default, 1GB, suits most runs)")
@@ -97,16 +103,23 @@ def _endpoint(value: str) -> str:
     return value
 
 
+def _local(value: str) -> str:
+    """A path the command writes to: local, not a URL (`file:///x` would be made as a folder named `file:`)."""
+    if _SCHEME.match(_path(value)):
+        raise argparse.ArgumentTypeError(f"{value}: give a local path, not a URL")
+    return value
+
+
 def _directory(value: str) -> str:
     """A directory the command writes into: it may not exist yet, but must not be a file."""
-    if os.path.exists(_path(value)) and not os.path.isdir(value):
+    if os.path.exists(_local(value)) and not os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"{value} is a file, not a directory")
     return value
 
 
 def _new_file(value: str) -> str:
     """A file the command writes at its end: checked before a long run, not after it."""
-    parent = os.path.dirname(os.path.abspath(_path(value)))
+    parent = os.path.dirname(os.path.abspath(_local(value)))
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"cannot write {value}: it is a directory")
     if not os.path.isdir(parent):
@@ -149,6 +162,10 @@ def _location(value: str) -> str:
     if scheme not in ("s3", "s3a", "file"):
         raise argparse.ArgumentTypeError(f"{value}: {m[1]}:// is not supported; give a local path or "
                                          "s3://bucket/prefix (copy the files there first)")
+    bucket = value[m.end():].split("/", 1)[0]
+    if scheme != "file" and (not bucket or glob.has_magic(bucket)):
+        raise argparse.ArgumentTypeError(f"{value}: name the bucket, s3://bucket/prefix (a wildcard may follow it, "
+                                         "not stand in it)")
     return scheme + value[len(m[1]):]
 
 
@@ -252,8 +269,8 @@ FORMATS = ("table", "csv", "json", "parquet")
 
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default=None,
-                   help="table (the default on a terminal), csv, json or parquet; with --output, the default is "
-                        "taken from the file's extension")
+                   help="table (the default), csv, json or parquet; with --output, the default is the file's "
+                        "extension (.csv, .json, .parquet), else csv")
     p.add_argument("--output", metavar="FILE", type=_new_file, help="write there instead of standard output")
 
 
@@ -346,17 +363,17 @@ def _check_range(args: argparse.Namespace) -> None:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
 
 
-def _place(location: str) -> str:
-    """Where a source or lake is, comparable with another: an absolute real path, or s3://bucket/key; a glob
-    stands for the folder above its first wildcard."""
-    import glob
+def _place(location: str, pattern: bool = False) -> str:
+    """Where a source, lake or output is, comparable with another: an absolute real path, or s3://bucket/key. A
+    source's glob (`pattern`) stands for the folder it starts from."""
+    from jobs.discover import glob_root
 
-    if glob.has_magic(location):
-        location = re.split(r"[*?\[]", location, maxsplit=1)[0].rpartition("/")[0] or "."
     m = _SCHEME.match(location)
-    if m and m[1] in ("s3", "s3a"):
-        return "s3://" + location[m.end():].strip("/")
-    return os.path.realpath(location.removeprefix("file://"))
+    s3 = bool(m) and m[1].lower() in ("s3", "s3a")
+    path = "/" + location[m.end():].strip("/") if s3 else os.path.abspath(location.removeprefix("file://"))
+    if pattern and glob.has_magic(path):
+        path = glob_root(path)
+    return "s3:/" + path.rstrip("/") if s3 else os.path.realpath(path)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -368,9 +385,9 @@ def _check_apart(sources: list[str], lake: str) -> None:
     """A source that is the lake or inside it would be the lake's own files, which a run never reads back (it
     said "seen 0" and wrote its state into the trail): refused. A lake inside its source is fine."""
     for source in sources:
-        if _within(_place(source), _place(lake)):
+        if _within(_place(source, pattern=True), _place(lake)):
             raise UsageError(f"the source {source} is inside the lake {lake}, whose own files a run never reads: "
-                             "give the trail's folder as the source and keep the lake apart (e.g. --lake ./lake)")
+                             "give the trail's folder as the source and keep the lake in a folder or prefix of its own")
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -390,7 +407,9 @@ def _ingest(args: argparse.Namespace) -> int:
     if args.executor == "dask":
         from jobs.dask_executor import scheduler_address
 
-        scheduler_address(args.scheduler)  # fail before anything is listed or written
+        scheduler_address(args.scheduler)  # checked again where the run connects; here before anything is written
+    elif args.scheduler:
+        raise UsageError("--scheduler is for --executor dask: add --executor dask, or drop --scheduler")
     with Progress.for_terminal() as progress:
         summary = run(opts, progress.update)
     print_summary(summary, args.lake)
@@ -455,18 +474,18 @@ def _connect(args: argparse.Namespace, database: str = ":memory:"):
 
 def _check_output(args: argparse.Namespace) -> None:
     """Settle the format and refuse an output that cannot be written before any query runs (and before a summary
-    is printed): a file's format is the one asked for, or the one its extension names."""
+    is printed): a file's format is the one asked for, else the one its extension names, else CSV."""
     if args.output and args.format is None:
         ext = os.path.splitext(args.output)[1].lstrip(".").lower()
-        if ext not in FORMATS[1:]:
-            raise UsageError(f"--output {args.output}: say which format to write with --format csv, json or "
-                             "parquet (or name the file .csv, .json or .parquet)")
-        args.format = ext
+        args.format = ext if ext in FORMATS[1:] else "csv"
     args.format = args.format or "table"
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
     if args.format == "table" and args.output:
         raise UsageError("--format table is for the terminal: write --output FILE as --format csv, json or parquet")
+    if args.output and _within(_place(args.output), _place(args.lake)):
+        raise UsageError(f"--output {args.output} is inside the lake {args.lake}, where it would be read as the "
+                         "lake's own data: write it outside the lake")
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -494,7 +513,7 @@ def _findings(args: argparse.Namespace) -> int:
     summary = ("SELECT rule, wazuh_rule_id, level, count(*) AS findings, min(\"@timestamp\") AS first, "
                "max(\"@timestamp\") AS last FROM selected GROUP BY ALL ORDER BY level DESC, rule")
     listing = "SELECT * EXCLUDE (event_date) FROM selected ORDER BY \"@timestamp\", rule"
-    if args.format == "table" and not args.output:
+    if args.format == "table":
         write(con, summary, "table", None)
         write(con, listing, "table", None, max_rows=1000)
     else:  # the findings are the data; the summary goes to the terminal
@@ -547,7 +566,9 @@ def _catalog(args: argparse.Namespace) -> int:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
     print(f"wrote {db} with {len(views)} views over {args.lake}: {', '.join(views)}")
-    if "://" in args.lake:
+    from jobs.storage import is_s3
+
+    if is_s3(args.lake):
         print("the lake is on S3: its views read s3:// paths, so open the file where DuckDB can read S3 "
               "(the httpfs extension with credentials), or use trailhouse sql, which reads it through s3fs")
     return EXIT_OK

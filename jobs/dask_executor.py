@@ -26,15 +26,17 @@ from jobs.errors import RunError, UsageError
 TASK_RETRIES = 2
 
 
-#: A scheduler's address: an optional tcp:// or tls:// scheme, a host (a name, IPv4, or [IPv6]) and a port.
-_ADDRESS = re.compile(r"((tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}")
+#: A scheduler's address: an optional scheme of the ones `distributed` connects over, a host (a name, IPv4, or
+#: [IPv6]) and a port.
+_ADDRESS = re.compile(r"((tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
 
 
 def scheduler_address(given: str | None) -> str:
     address = given or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if not address:
         raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
-    if not _ADDRESS.fullmatch(address):  # Dask would try for its whole timeout, then fail on the port
+    m = _ADDRESS.fullmatch(address)
+    if not m or not 0 < int(m["port"]) < 65536:  # Dask would try for its whole timeout, then fail on the port
         raise UsageError(f"not a Dask scheduler address: {address!r}; give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
     return address
 

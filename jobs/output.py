@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 import duckdb
@@ -20,60 +21,79 @@ _COPY = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true"}
 
 def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | None, max_rows: int = 200,
           stream: TextIO | None = None) -> None:
-    """Run one query and write its result; a SQL mistake is a one-line usage error. Parquet goes to a file only:
-    the CLI refuses `--format parquet` without `--output` before any query runs (cli._check_output)."""
+    """Run one query and write its result; a SQL mistake is a one-line usage error. A table goes to the terminal
+    (`stream`), a file format to `output` or standard output (the CLI settles which, cli._check_output)."""
     try:
         rel = con.sql(query)
         if rel is None:  # a statement without a result (SET, CREATE …)
             return
-        if fmt == "table" and not output:
+        if fmt == "table":
             (stream or sys.stdout).write(rel.__str__() if max_rows <= 0 else _table(rel, max_rows))
             return
-        if fmt == "parquet":
-            _write_parquet(rel, output)
-            return
-        rel.create_view("_result", replace=True)
-        target = output or tempfile.mktemp(suffix="." + fmt)
-        con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(target)} ({_COPY[fmt]})")
+        with _destination(output) as path:
+            if fmt == "parquet":
+                _write_parquet(rel, path)
+            else:
+                rel.create_view("_result", replace=True)
+                con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(path)} ({_COPY[fmt]})")
     except duckdb.Error as exc:
         raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
-    if not output:
-        _copy_to_stdout(target)
+
+
+@contextmanager
+def _destination(output: str | None) -> Iterator[str]:
+    """Where to write a result completely before it reaches `output`, so a query that fails (at once or after
+    its first rows) leaves what was there as it was:
+    - a file (or nothing yet): a hidden file beside it, renamed onto it once complete; through a symbolic
+      link, onto the file it names (the link stays);
+    - standard output, or a device or pipe (`/dev/stdout`): a temporary file, then copied into it (a rename
+      would have put a regular file in place of /dev/stdout);
+    """
+    if output and os.path.isdir(output):
+        raise UsageError(f"cannot write to {output}: Is a directory; choose another file")
+    if output is None or (os.path.exists(output) and not os.path.isfile(output)):
+        fd, path = tempfile.mkstemp(suffix=".result")
+        os.close(fd)
+        try:
+            yield path
+            _copy(path, output)
+        finally:
+            os.unlink(path)
+        return
+    target = os.path.realpath(output)
+    path = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.partial")
+    try:
+        open(path, "wb").close()
+    except PermissionError:
+        raise  # said as every local permission error is, with what to do (jobs/storage.denied)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {output}: {exc.strerror or exc}; choose another file") from None
+    try:
+        yield path
+        os.replace(path, target)
+    except BaseException:
+        if os.path.exists(path):
+            os.unlink(path)
+        raise
 
 
 def _write_parquet(rel: duckdb.DuckDBPyRelation, path: str) -> None:
     """A result as Parquet, streamed through Arrow: DuckDB's own writer stores its JSON columns (the payloads)
-    with no Arrow schema, which Polars then reads as binary; through Arrow they are text to every reader.
-
-    Written beside `path` and renamed onto it once complete, so a query that fails (at once or after its
-    first rows) leaves the file that was there as it was; its mistake is one line (exit 2), as in any format."""
+    with no Arrow schema, which Polars then reads as binary; through Arrow they are text to every reader. A type
+    Parquet has no place for, or a query failing after its first rows, is the user's mistake (exit 2)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if os.path.isdir(path):
-        raise UsageError(f"cannot write to {path}: Is a directory; choose another file")
     reader = rel.to_arrow_reader(65_536)
-    partial = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        sink = open(partial, "wb")
-    except PermissionError:
-        raise  # said as every local permission error is, with what to do (jobs/storage.denied)
-    except OSError as exc:
-        raise UsageError(f"cannot write to {path}: {exc.strerror or exc}; choose another file") from None
-    try:
-        with sink:
-            try:
-                writer = pq.ParquetWriter(sink, reader.schema, compression="zstd")
-            except pa.ArrowNotImplementedError as exc:  # a type Parquet has no place for (an interval …)
-                raise UsageError(f"the result cannot be written as Parquet ({exc}): cast that column (e.g. to "
-                                 "VARCHAR), or choose --format csv") from None
-            with writer:
-                for batch in _batches(reader):
-                    writer.write_batch(batch)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
+    with open(path, "wb") as sink:
+        try:
+            writer = pq.ParquetWriter(sink, reader.schema, compression="zstd")
+        except pa.ArrowNotImplementedError as exc:  # an interval …
+            raise UsageError(f"the result cannot be written as Parquet ({exc}): cast that column (e.g. to "
+                             "VARCHAR), or choose --format csv") from None
+        with writer:
+            for batch in _batches(reader):
+                writer.write_batch(batch)
 
 
 def _batches(reader) -> Iterator:
@@ -89,15 +109,17 @@ def _batches(reader) -> Iterator:
             raise UsageError(str(exc).strip().splitlines()[0]) from None
 
 
-def _copy_to_stdout(path: str) -> None:
-    """Stream a result file to standard output, and remove it even when the reader leaves early (`| head`)."""
-    try:
-        with open(path, "rb") as fh:
+def _copy(path: str, target: str | None) -> None:
+    """A complete result into standard output (None) or a device or pipe, streamed: a reader that leaves early
+    (`| head`) ends it as it ends any output."""
+    with open(path, "rb") as fh:
+        if target is None:
             sys.stdout.flush()
             shutil.copyfileobj(fh, sys.stdout.buffer)
             sys.stdout.buffer.flush()
-    finally:
-        os.unlink(path)
+        else:
+            with open(target, "wb") as out:
+                shutil.copyfileobj(fh, out)
 
 
 def _table(rel: duckdb.DuckDBPyRelation, max_rows: int) -> str:

@@ -102,6 +102,9 @@ def test_dask_without_a_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys
         assert ingest(SAMPLE, "--lake", tmp_path / "l", "--executor", "dask", "--scheduler", address) == 2
         assert capsys.readouterr().err == (f"trailhouse: not a Dask scheduler address: {address!r}; give "
                                            "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)\n")
+    assert ingest(SAMPLE, "--lake", tmp_path / "l", "--scheduler", "tcp://127.0.0.1:8786") == 2  # local, silently
+    assert capsys.readouterr().err == ("trailhouse: --scheduler is for --executor dask: add --executor dask, or "
+                                       "drop --scheduler\n")
     assert not (tmp_path / "l").exists() or not any((tmp_path / "l").glob("events/*"))
 
 

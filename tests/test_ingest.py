@@ -699,6 +699,10 @@ def test_org_trail_insight_and_digest(tmp_path):
     (["ingest", "https://example.com/trail", "--lake", "{lake}"], "https:// is not supported"),
     (["sql", "--lake", "gs://bucket/lake", "SELECT 1"], "gs:// is not supported"),
     (["sql", "--lake", "{lake}", "--output", "{lake}/no/such/dir/x.csv", "SELECT 1"], "there is no directory"),
+    (["ingest", "s3://", "--lake", "{lake}"], "name the bucket, s3://bucket/prefix"),
+    (["ingest", "s3://trail*/AWSLogs", "--lake", "{lake}"], "name the bucket"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "0.001%"], "out of range"),
+    (["dashboards", "--lake", "{lake}", "--out", "file:///tmp/x"], "give a local path, not a URL"),
 ])
 def test_argument_errors_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "a-file").write_text("")
@@ -709,7 +713,8 @@ def test_argument_errors_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "lake").exists()
 
 
-@pytest.mark.parametrize("limit", ["1GB", "512 MiB", "1.5gb", "50%", "100%", "2 gigabytes", "64MB", "1000TB"])
+@pytest.mark.parametrize("limit", ["1GB", "512 MiB", "1.5gb", "50%", "100%", "2 gigabytes", "64MB", "1000TB", "1G",
+                                   ".5GB", "1e3MB", "1 terabyte", "-1", "none"])
 def test_memory_limits_duckdb_takes_are_taken(limit):
     import duckdb
 
@@ -738,9 +743,10 @@ def test_a_source_that_is_the_lake_or_inside_it_is_refused(tmp_path, capsys, mon
         assert ingest(source, "--lake", lake) == 2, (source, lake)
         assert capsys.readouterr().err == (f"trailhouse: the source {source} is inside the lake {lake}, whose own "
                                            "files a run never reads: give the trail's folder as the source and "
-                                           "keep the lake apart (e.g. --lake ./lake)\n")
+                                           "keep the lake in a folder or prefix of its own\n")
     assert sorted(str(p) for p in Path("src").rglob("*")) == before
     assert ingest("src", "--lake", "src-lake") == 0  # beside it, a name sharing the prefix
+    assert ingest("src", "--lake", "lake[prod]") == 0  # a lake's name is a name, not a pattern
     assert ingest("src", "--lake", "src/lake") == 0  # inside its source: left out of the listing
     for out in ("src-lake", "src-lake/events"):
         assert main(["dashboards", "--lake", "src-lake", "--out", out]) == 2

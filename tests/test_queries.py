@@ -10,8 +10,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -451,30 +453,51 @@ def test_a_corrupted_lake_file_is_one_line_naming_it_and_the_fix(sample_lake, tm
 
 
 def test_an_output_file_is_written_in_the_format_its_name_says_or_the_one_asked_for(sample_lake, tmp_path, capsys):
-    """`sql --output x.txt` wrote CSV without a word, `--format table --output` too: a file's format is asked
-    for or named by its extension; a table is for the terminal."""
+    """`--output` takes the format its extension names, else CSV; a table is for the terminal; a file inside the
+    lake would be read as the lake's data. A rename onto the output replaced a device (`--output /dev/stdout`)
+    or a symbolic link with a regular file: those are written into."""
     query = "SELECT event.action AS action, count(*) AS n FROM events GROUP BY ALL ORDER BY n DESC, action LIMIT 3"
     rows = sql(sample_lake, query.replace("events", "EVENTS"))
-    for name in ("top.csv", "top.json", "top.parquet", "top.CSV"):
+    as_csv = "action,n\n" + "".join(f"{a},{n}\n" for a, n in rows)
+    as_dicts = [{"action": a, "n": n} for a, n in rows]
+    for name in ("top.csv", "top.json", "top.parquet", "top.CSV", "top.txt"):
         assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / name), query]) == 0
-    assert [tuple(line.split(",")) for line in (tmp_path / "top.csv").read_text().splitlines()[1:]] == \
-        [(a, str(n)) for a, n in rows]
-    assert json.loads((tmp_path / "top.json").read_text()) == [{"action": a, "n": n} for a, n in rows]
-    assert pq.read_table(tmp_path / "top.parquet").to_pylist() == [{"action": a, "n": n} for a, n in rows]
-    assert (tmp_path / "top.CSV").read_text() == (tmp_path / "top.csv").read_text()
+    assert (tmp_path / "top.csv").read_text() == (tmp_path / "top.CSV").read_text() == as_csv
+    assert (tmp_path / "top.txt").read_text() == as_csv
+    assert json.loads((tmp_path / "top.json").read_text()) == as_dicts
+    assert pq.read_table(tmp_path / "top.parquet").to_pylist() == as_dicts
     assert main(["sql", "--lake", str(sample_lake), "--format", "json", "--output", str(tmp_path / "t.txt"),
                  query]) == 0
-    assert json.loads((tmp_path / "t.txt").read_text()) == [{"action": a, "n": n} for a, n in rows]
+    assert json.loads((tmp_path / "t.txt").read_text()) == as_dicts
+    # through a link: the file it names is replaced, the link stays
+    (tmp_path / "link.json").symlink_to(tmp_path / "t.txt")
+    assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / "link.json"),
+                 f"SELECT * FROM ({query}) OFFSET 1"]) == 0
+    assert (tmp_path / "link.json").is_symlink() and json.loads((tmp_path / "t.txt").read_text()) == as_dicts[1:]
+    # into a pipe (as /dev/stdout is one): written into, still a pipe
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for fmt in ("csv", "parquet"):
+        got = []
+        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader.start()
+        assert main(["sql", "--lake", str(sample_lake), "--format", fmt, "--output", str(fifo), query]) == 0
+        reader.join(10)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert (got[0].decode() == as_csv) if fmt == "csv" else pq.read_table(io.BytesIO(got[0])).to_pylist() == as_dicts
     capsys.readouterr()
-    for args in (["--output", str(tmp_path / "top.txt")], ["--format", "table", "--output", str(tmp_path / "t.csv")]):
+    refused = {"--format table is for the terminal: write --output FILE as --format csv, json or parquet":
+               ["--format", "table", "--output", str(tmp_path / "t.csv")],
+               f"--output {sample_lake}/events/x.parquet is inside the lake {sample_lake}, where it would be read "
+               "as the lake's own data: write it outside the lake": ["--output", f"{sample_lake}/events/x.parquet"]}
+    for said, args in refused.items():
         assert main(["sql", "--lake", str(sample_lake), *args, query]) == 2
         assert main(["findings", "--lake", str(sample_lake), *args]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.splitlines() == 2 * [
-        f"trailhouse: --output {tmp_path / 'top.txt'}: say which format to write with --format csv, json or "
-        "parquet (or name the file .csv, .json or .parquet)"] + 2 * [
-        "trailhouse: --format table is for the terminal: write --output FILE as --format csv, json or parquet"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt", "top.CSV", "top.csv", "top.json", "top.parquet"]
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == 2 * f"trailhouse: {said}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "t.txt", "top.CSV", "top.csv",
+                                                          "top.json", "top.parquet", "top.txt"]
+    assert not list((sample_lake / "events").glob("x*"))
 
 
 def test_a_catalog_never_replaces_a_file_that_is_not_a_duckdb_database(sample_lake, tmp_path, capsys):
