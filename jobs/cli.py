@@ -68,8 +68,8 @@ def _positive(value: str) -> int:
 
 #: What DuckDB takes as a memory limit: a number and a unit (1GB, 512 MiB, 1.5g, 2 gigabytes), a share of the RAM
 #: (50%), or no limit (-1, none).
-_MEMORY = re.compile(r"\s*(?:(?P<none>-1|none)|(?P<n>(\d+\.?\d*|\.\d+)(e\d+)?)\s*"
-                     r"(?P<unit>%|b|bytes?|(?P<p>[kmgt])(?P<i>i?)b?|(?P<w>kilo|mega|giga|tera)bytes?))\s*",
+_MEMORY = re.compile(r"\s*(?:(?P<none>-1|(?-i:none))|(?P<n>(\d+\.?\d*|\.\d+)(e\d+)?)\s*"
+                     r"(?P<unit>%|b|bytes?|(?P<p>[kmgt])(?:(?P<i>i)b|b)?|(?P<w>kilo|mega|giga|tera)bytes?))\s*",
                      re.IGNORECASE)
 #: The least the commit's partition merges run in, and the most worth saying (1000 TB: more than any machine has).
 MIN_MEMORY, MAX_MEMORY = 64 * 10**6, 10**15
@@ -475,17 +475,21 @@ def _connect(args: argparse.Namespace, database: str = ":memory:"):
 def _check_output(args: argparse.Namespace) -> None:
     """Settle the format and refuse an output that cannot be written before any query runs (and before a summary
     is printed): a file's format is the one asked for, else the one its extension names, else CSV."""
+    if args.output == "-":  # as many tools spell standard output
+        args.output = None
     if args.output and args.format is None:
-        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
+        stem = re.sub(r"\.(gz|zst)$", "", args.output, flags=re.IGNORECASE)  # compressed as the name says
+        ext = os.path.splitext(stem)[1].lstrip(".").lower()
         args.format = ext if ext in FORMATS[1:] else "csv"
     args.format = args.format or "table"
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
     if args.format == "table" and args.output:
         raise UsageError("--format table is for the terminal: write --output FILE as --format csv, json or parquet")
-    if args.output and _within(_place(args.output), _place(args.lake)):
-        raise UsageError(f"--output {args.output} is inside the lake {args.lake}, where it would be read as the "
-                         "lake's own data: write it outside the lake")
+    lake = _place(args.lake)
+    if args.output and any(_within(_place(args.output), f"{lake}/{table}") for table in ("events", "digests")):
+        raise UsageError(f"--output {args.output} is inside the lake's tables, where it would be read as the "
+                         "lake's own data: write it elsewhere")
 
 
 def _sql(args: argparse.Namespace) -> int:

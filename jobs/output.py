@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import TextIO
 
 import duckdb
@@ -33,48 +34,78 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
         with _destination(output) as path:
             if fmt == "parquet":
                 _write_parquet(rel, path)
-            else:
+            else:  # DuckDB writes straight into `path` (its own temporary file would replace a pipe), and
+                # compresses as the name says (.csv.gz, .json.zst): `path` ends as the output's name does
                 rel.create_view("_result", replace=True)
-                con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(path)} ({_COPY[fmt]})")
+                con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(path)} ({_COPY[fmt]}, USE_TMP_FILE false)")
     except duckdb.Error as exc:
+        if _reader_left(exc, output):
+            return
         raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
 
 
 @contextmanager
 def _destination(output: str | None) -> Iterator[str]:
-    """Where to write a result completely before it reaches `output`, so a query that fails (at once or after
-    its first rows) leaves what was there as it was:
-    - a file (or nothing yet): a hidden file beside it, renamed onto it once complete; through a symbolic
-      link, onto the file it names (the link stays);
-    - standard output, or a device or pipe (`/dev/stdout`): a temporary file, then copied into it (a rename
-      would have put a regular file in place of /dev/stdout);
+    """Where to write a result so that a query that fails (at once or after its first rows) leaves what was
+    there as it was:
+    - a file (or nothing yet): a hidden file beside it, renamed onto it once complete, with the old file's
+      permissions; through a symbolic link, onto the file it names (the link stays);
+    - a pipe or device (`/dev/stdout`, a FIFO): written into as the result streams (a rename would have put a
+      regular file in its place);
+    - standard output: a temporary file, then copied out (a reader that leaves early, `| head`, is no error).
     """
-    if output and os.path.isdir(output):
-        raise UsageError(f"cannot write to {output}: Is a directory; choose another file")
-    if output is None or (os.path.exists(output) and not os.path.isfile(output)):
+    if output is None:
         fd, path = tempfile.mkstemp(suffix=".result")
         os.close(fd)
         try:
             yield path
-            _copy(path, output)
+            _copy_to_stdout(path)
         finally:
             os.unlink(path)
         return
     target = os.path.realpath(output)
-    path = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.partial")
+    if os.path.islink(target):
+        raise UsageError(f"cannot write to {output}: its symbolic links loop; choose another file")
+    if os.path.isdir(target):
+        raise UsageError(f"cannot write to {output}: Is a directory; choose another file")
+    if os.path.exists(target) and not os.path.isfile(target):
+        try:
+            yield target
+        except BrokenPipeError:  # its reader had what it wanted, as `| head` on standard output
+            pass
+        return
+    path = _beside(target)
     try:
         open(path, "wb").close()
-    except PermissionError:
-        raise  # said as every local permission error is, with what to do (jobs/storage.denied)
     except OSError as exc:
-        raise UsageError(f"cannot write to {output}: {exc.strerror or exc}; choose another file") from None
+        folder = os.path.dirname(target)
+        raise UsageError(f"cannot write to {output}: {exc.strerror or exc} in {folder}; choose another file or "
+                         "folder") from None
     try:
         yield path
+        if os.path.exists(target):
+            shutil.copymode(target, path)
         os.replace(path, target)
     except BaseException:
         if os.path.exists(path):
             os.unlink(path)
         raise
+
+
+def _beside(target: str) -> str:
+    """A hidden name beside `target` that ends as its name does (DuckDB compresses by the name's end), short
+    enough for any file system's 255 bytes when `target`'s own name is."""
+    folder, name = os.path.split(target)
+    prefix = f".{os.getpid()}-partial-"
+    if len((prefix + name).encode()) > 255:
+        name = "".join(PurePath(name).suffixes)[-200:]
+    return os.path.join(folder, prefix + name)
+
+
+def _reader_left(exc: duckdb.Error, output: str | None) -> bool:
+    """A pipe's reader that stopped reading (DuckDB says Broken pipe as it writes into it): the reader had what
+    it wanted, as `| head`, not an error."""
+    return output is not None and "Broken pipe" in str(exc) and not os.path.isfile(os.path.realpath(output))
 
 
 def _write_parquet(rel: duckdb.DuckDBPyRelation, path: str) -> None:
@@ -109,17 +140,13 @@ def _batches(reader) -> Iterator:
             raise UsageError(str(exc).strip().splitlines()[0]) from None
 
 
-def _copy(path: str, target: str | None) -> None:
-    """A complete result into standard output (None) or a device or pipe, streamed: a reader that leaves early
-    (`| head`) ends it as it ends any output."""
+def _copy_to_stdout(path: str) -> None:
+    """A complete result streamed to standard output: a reader that leaves early (`| head`) ends it as it ends
+    any output (cli.main)."""
     with open(path, "rb") as fh:
-        if target is None:
-            sys.stdout.flush()
-            shutil.copyfileobj(fh, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-        else:
-            with open(target, "wb") as out:
-                shutil.copyfileobj(fh, out)
+        sys.stdout.flush()
+        shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
 
 
 def _table(rel: duckdb.DuckDBPyRelation, max_rows: int) -> str:

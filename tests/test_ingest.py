@@ -702,6 +702,8 @@ def test_org_trail_insight_and_digest(tmp_path):
     (["ingest", "s3://", "--lake", "{lake}"], "name the bucket, s3://bucket/prefix"),
     (["ingest", "s3://trail*/AWSLogs", "--lake", "{lake}"], "name the bucket"),
     (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "0.001%"], "out of range"),
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "512Mi"], "not a memory size"),  # DuckDB: no
+    (["ingest", "{src}", "--lake", "{lake}", "--memory-limit", "NONE"], "not a memory size"),
     (["dashboards", "--lake", "{lake}", "--out", "file:///tmp/x"], "give a local path, not a URL"),
 ])
 def test_argument_errors_exit_2(tmp_path, capsys, args, message):

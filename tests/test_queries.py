@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fcntl
+import gzip
 import io
 import json
 import os
@@ -460,10 +461,12 @@ def test_an_output_file_is_written_in_the_format_its_name_says_or_the_one_asked_
     rows = sql(sample_lake, query.replace("events", "EVENTS"))
     as_csv = "action,n\n" + "".join(f"{a},{n}\n" for a, n in rows)
     as_dicts = [{"action": a, "n": n} for a, n in rows]
-    for name in ("top.csv", "top.json", "top.parquet", "top.CSV", "top.txt"):
+    for name in ("top.csv", "top.json", "top.parquet", "top.CSV", "top.txt", "top.csv.gz", "top.json.zst"):
         assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / name), query]) == 0
     assert (tmp_path / "top.csv").read_text() == (tmp_path / "top.CSV").read_text() == as_csv
     assert (tmp_path / "top.txt").read_text() == as_csv
+    assert gzip.decompress((tmp_path / "top.csv.gz").read_bytes()).decode() == as_csv  # compressed as named
+    assert duckdb.sql(f"SELECT action, n FROM read_json('{tmp_path / 'top.json.zst'}')").fetchall() == rows
     assert json.loads((tmp_path / "top.json").read_text()) == as_dicts
     assert pq.read_table(tmp_path / "top.parquet").to_pylist() == as_dicts
     assert main(["sql", "--lake", str(sample_lake), "--format", "json", "--output", str(tmp_path / "t.txt"),
@@ -474,29 +477,46 @@ def test_an_output_file_is_written_in_the_format_its_name_says_or_the_one_asked_
     assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / "link.json"),
                  f"SELECT * FROM ({query}) OFFSET 1"]) == 0
     assert (tmp_path / "link.json").is_symlink() and json.loads((tmp_path / "t.txt").read_text()) == as_dicts[1:]
-    # into a pipe (as /dev/stdout is one): written into, still a pipe
+    # a file's permissions are kept; links that loop are not replaced
+    (tmp_path / "top.csv").chmod(0o600)
+    assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / "top.csv"), query]) == 0
+    assert stat.S_IMODE((tmp_path / "top.csv").stat().st_mode) == 0o600
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop.csv")
+    assert main(["sql", "--lake", str(sample_lake), "--output", str(tmp_path / "loop.csv"), query]) == 2
+    assert "its symbolic links loop" in capsys.readouterr().err and (tmp_path / "loop.csv").is_symlink()
+    # into a pipe (as /dev/stdout is one): streamed into it, still a pipe; a reader that leaves early is no error
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    for fmt in ("csv", "parquet"):
+    big = "SELECT i, repeat('x', 100) AS s FROM range(2000000) t(i)"
+    for fmt, q, reads in (("csv", query, None), ("parquet", query, None), ("csv", big, 100), ("parquet", big, 100)):
         got = []
-        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader = threading.Thread(target=lambda n=reads: got.append(fifo.open("rb").read(n or -1)))
         reader.start()
-        assert main(["sql", "--lake", str(sample_lake), "--format", fmt, "--output", str(fifo), query]) == 0
+        assert main(["sql", "--lake", str(sample_lake), "--format", fmt, "--output", str(fifo), q]) == 0, (fmt, reads)
         reader.join(10)
         assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-        assert (got[0].decode() == as_csv) if fmt == "csv" else pq.read_table(io.BytesIO(got[0])).to_pylist() == as_dicts
+        if reads:
+            assert len(got[0]) == 100
+        else:
+            assert (got[0].decode() == as_csv) if fmt == "csv" else pq.read_table(io.BytesIO(got[0])).to_pylist() == as_dicts
+    # `-` is standard output
+    capsys.readouterr()
+    assert main(["sql", "--lake", str(sample_lake), "--format", "csv", "--output", "-", query]) == 0
+    assert capsys.readouterr().out == as_csv
     capsys.readouterr()
     refused = {"--format table is for the terminal: write --output FILE as --format csv, json or parquet":
                ["--format", "table", "--output", str(tmp_path / "t.csv")],
-               f"--output {sample_lake}/events/x.parquet is inside the lake {sample_lake}, where it would be read "
-               "as the lake's own data: write it outside the lake": ["--output", f"{sample_lake}/events/x.parquet"]}
+               f"--output {sample_lake}/events/x.parquet is inside the lake's tables, where it would be read as the "
+               "lake's own data: write it elsewhere": ["--output", f"{sample_lake}/events/x.parquet"]}
     for said, args in refused.items():
         assert main(["sql", "--lake", str(sample_lake), *args, query]) == 2
         assert main(["findings", "--lake", str(sample_lake), *args]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err == 2 * f"trailhouse: {said}\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "t.txt", "top.CSV", "top.csv",
-                                                          "top.json", "top.parquet", "top.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.json", "loop.csv", "loop2", "pipe", "t.txt", "top.CSV", "top.csv", "top.csv.gz", "top.json",
+        "top.json.zst", "top.parquet", "top.txt"]
     assert not list((sample_lake / "events").glob("x*"))
 
 
