@@ -367,10 +367,10 @@ def _place(location: str, pattern: bool = False) -> str:
     """Where a source, lake or output is, comparable with another: an absolute real path, or s3://bucket/key. A
     source's glob (`pattern`) stands for the folder it starts from."""
     from jobs.discover import glob_root
+    from jobs.storage import is_s3
 
-    m = _SCHEME.match(location)
-    s3 = bool(m) and m[1].lower() in ("s3", "s3a")
-    path = "/" + location[m.end():].strip("/") if s3 else os.path.abspath(location.removeprefix("file://"))
+    s3 = is_s3(location)  # a source's or lake's scheme is lower case by now (`_location`)
+    path = "/" + location.split("://", 1)[1].strip("/") if s3 else os.path.abspath(location.removeprefix("file://"))
     if pattern and glob.has_magic(path):
         path = glob_root(path)
     return "s3:/" + path.rstrip("/") if s3 else os.path.realpath(path)
@@ -486,8 +486,10 @@ def _check_output(args: argparse.Namespace) -> None:
         raise UsageError("--format parquet needs --output FILE")
     if args.format == "table" and args.output:
         raise UsageError("--format table is for the terminal: write --output FILE as --format csv, json or parquet")
+    from jobs.lake import TABLES
+
     lake = _place(args.lake)
-    if args.output and any(_within(_place(args.output), f"{lake}/{table}") for table in ("events", "digests")):
+    if args.output and any(_within(_place(args.output), f"{lake}/{table}") for table in TABLES):
         raise UsageError(f"--output {args.output} is inside the lake's tables, where it would be read as the "
                          "lake's own data: write it elsewhere")
 
@@ -503,17 +505,12 @@ def _sql(args: argparse.Namespace) -> int:
 
 def _findings(args: argparse.Namespace) -> int:
     from jobs.output import write
+    from jobs.sql import days_clause
 
     _check_range(args)
     _check_output(args)
     con = _connect(args)
-    where = []
-    if args.since:
-        where.append(f"event_date >= DATE '{args.since}'")
-    if args.until:
-        where.append(f"event_date <= DATE '{args.until}'")
-    scope = ("WHERE " + " AND ".join(where)) if where else ""
-    con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM findings {scope}")
+    con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM findings {days_clause(args.since, args.until)}")
     summary = ("SELECT rule, wazuh_rule_id, level, count(*) AS findings, min(\"@timestamp\") AS first, "
                "max(\"@timestamp\") AS last FROM selected GROUP BY ALL ORDER BY level DESC, rule")
     listing = "SELECT * EXCLUDE (event_date) FROM selected ORDER BY \"@timestamp\", rule"

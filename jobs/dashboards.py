@@ -19,7 +19,7 @@ import altair as alt
 import duckdb
 import vl_convert
 
-from jobs.sql import sql_string
+from jobs.sql import days_clause, sql_string
 
 Encoder = Callable[[alt.Chart], alt.Chart]
 #: Categories a ranked chart shows (the dataset keeps them all).
@@ -82,11 +82,9 @@ DASHBOARDS = (
 def restrict(con: duckdb.DuckDBPyConnection, since: dt.date | None, until: dt.date | None) -> str:
     """Limit every dashboard to the report's days (the dashboard_* views all read dashboard_events);
     returns the WHERE clause, for the findings."""
-    where = [f"event_date >= DATE '{since}'"] if since else []
-    where += [f"event_date <= DATE '{until}'"] if until else []
-    if not where:
+    clause = days_clause(since, until)
+    if not clause:
         return ""
-    clause = "WHERE " + " AND ".join(where)
     con.execute(f"CREATE OR REPLACE VIEW dashboard_events AS SELECT * FROM api_calls {clause}")
     return clause
 

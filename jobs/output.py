@@ -39,8 +39,6 @@ def write(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: str | No
                 rel.create_view("_result", replace=True)
                 con.execute(f"COPY (SELECT * FROM _result) TO {sql_string(path)} ({_COPY[fmt]}, USE_TMP_FILE false)")
     except duckdb.Error as exc:
-        if _reader_left(exc, output):
-            return
         raise UsageError(lake_file_problem(exc) or str(exc).strip().splitlines()[0]) from None
 
 
@@ -66,13 +64,12 @@ def _destination(output: str | None) -> Iterator[str]:
     target = os.path.realpath(output)
     if os.path.islink(target):
         raise UsageError(f"cannot write to {output}: its symbolic links loop; choose another file")
-    if os.path.isdir(target):
-        raise UsageError(f"cannot write to {output}: Is a directory; choose another file")
-    if os.path.exists(target) and not os.path.isfile(target):
+    if os.path.exists(target) and not os.path.isfile(target):  # not a directory: the CLI refused those
         try:
             yield target
-        except BrokenPipeError:  # its reader had what it wanted, as `| head` on standard output
-            pass
+        except (BrokenPipeError, duckdb.Error) as exc:
+            if not _reader_left(exc):
+                raise
         return
     path = _beside(target)
     try:
@@ -102,10 +99,10 @@ def _beside(target: str) -> str:
     return os.path.join(folder, prefix + name)
 
 
-def _reader_left(exc: duckdb.Error, output: str | None) -> bool:
-    """A pipe's reader that stopped reading (DuckDB says Broken pipe as it writes into it): the reader had what
-    it wanted, as `| head`, not an error."""
-    return output is not None and "Broken pipe" in str(exc) and not os.path.isfile(os.path.realpath(output))
+def _reader_left(exc: Exception) -> bool:
+    """A pipe's reader that stopped reading (Python's write, or DuckDB's, says Broken pipe): the reader had what
+    it wanted, as `| head` on standard output, not an error."""
+    return isinstance(exc, BrokenPipeError) or "Broken pipe" in str(exc)
 
 
 def _write_parquet(rel: duckdb.DuckDBPyRelation, path: str) -> None:
