@@ -2,7 +2,8 @@
 
 Exit status: 0 everything ingested; 3 committed, but some input was quarantined;
 2 usage or configuration error, nothing written; 1 failure, nothing half-written;
-130 interrupted. A reader that stops reading the output (`| head`) ends a command quietly, exit 0.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). A reader that stops reading the output (`| head`) ends
+a command quietly, exit 0.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import os
 import pathlib
 import re
 import select
+import signal
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from jobs.errors import RunError, UsageError
+from jobs.errors import CommitInterrupted, RunError, Terminated, UsageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 
@@ -276,6 +278,28 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    _TERMINATED.clear()
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: Set once SIGTERM arrived: DuckDB answers a signal during a query with an error of its own ("Query
+#: interrupted"), dropping the exception the handler raised, so the exit code cannot come from that exception.
+_TERMINATED: set[int] = set()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Raise once: a second SIGTERM (an orchestrator insisting, DuckDB checking for signals again) must not
+    break off the clean-up the first one started."""
+    if not _TERMINATED:
+        _TERMINATED.add(signum)
+        raise Terminated()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that left (`| head`) is found here, not by the interpreter at exit
@@ -297,17 +321,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "(or point TMPDIR/TRAILHOUSE_WORK_DIR elsewhere) and run again", file=sys.stderr)
             return EXIT_FAILURE
         return _internal(exc)
-    except KeyboardInterrupt:
-        return _interrupted()
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except Exception as exc:
         if _query_interrupted(exc):
-            return _interrupted()
+            return _interrupted(exc)
         return _internal(exc)
 
 
-def _interrupted() -> int:
-    print("trailhouse: interrupted; nothing was committed by this run", file=sys.stderr)
-    return 130
+def _interrupted(exc: BaseException) -> int:
+    """Exit 130 for Ctrl-C, 143 for SIGTERM (as a shell reports a process those signals ended), one line."""
+    terminated = bool(_TERMINATED)
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    if isinstance(exc, CommitInterrupted):
+        print(f"trailhouse: {what} while committing; the next run on this lake completes (or on S3, before its "
+              "state file was up, undoes) that commit, losing nothing", file=sys.stderr)
+    else:
+        print(f"trailhouse: {what}; nothing was committed by this run", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def _query_interrupted(exc: Exception) -> bool:

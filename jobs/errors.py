@@ -13,6 +13,15 @@ class RunError(Exception):
     """The run could not complete; nothing was half-written and a rerun is safe (exit 1)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (an orchestrator stopping the job, `kill`), raised in the main thread: a command stops as on
+    Ctrl-C, by the same paths (the pool's batches dropped, the lock released, no output left half-written)."""
+
+
+class CommitInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM after a commit's journal was written: the next run finishes (or, on S3, settles) it."""
+
+
 #: DuckDB's messages for a Parquet file it cannot use, with the file's path: they reach the user from any
 #: command that reads the lake (a query, a dashboard, an ingest merging into a partition).
 _NOT_PARQUET = re.compile(r"No magic bytes found at end of file '(?P<a>[^']+)'"

@@ -288,17 +288,22 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     listed = iter_files(opts.sources, listing_scope(opts), opts.s3, known, opts.lookback_days, today)
     lake.prepare()
     lock = lake.lock()
+    finished = False
     try:
         recovered = lake.recover()
-        lake.check_version(opts.full_refresh)
+        mark_version = lake.check_version(opts.full_refresh)
         run_id = new_run_id()
         if recovered and not opts.full_refresh:  # a finished commit added state (the listing keeps its windows)
             done = ingested(lake, list(lake.state_folders()), opts, known, today)
         todo = Todo(listed, lake.url.rstrip("/") + "/", done)
         log = RunLog(lake.tmp(run_id), run_id)
         inflation = Inflation()
-        results = [log.add(r) for r in _execute(plan(todo, opts.workers, inflation), opts,
-                                                 str(lake.staging(run_id)), progress, todo, inflation)]
+        execution = _execute(plan(todo, opts.workers, inflation), opts, str(lake.staging(run_id)), progress, todo,
+                             inflation)
+        try:
+            results = [log.add(r) for r in execution]
+        finally:  # the pool ends here, not when collected: a signal caught outside it (in the plan) kept it alive
+            execution.close()  # in its traceback, its workers writing on into the staging area this run removes
         arrow_uses_malloc()  # the driver's first Arrow allocation is the state file, then the commit
         log.close()
         counts = Counts(files_seen=todo.seen, files_skipped=todo.skipped,
@@ -310,9 +315,10 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
             raise RunError(_refresh_refused(log.first_unread, counts.files_quarantined))
         partitions: list[str] = []
         if results:
-            partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers)
+            partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers, mark_version)
         else:
             lake._cleanup(run_id)
+        finished = True
         return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
     except BaseException:
         if "run_id" in locals():
@@ -320,6 +326,8 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
         raise
     finally:
         lock.release()
+        if not finished:
+            lake.tidy()
 
 
 def _refresh_refused(first: dict, files: int) -> str:
@@ -470,7 +478,7 @@ def per_worker(results: list[BatchResult]) -> dict[str, dict]:
 
 
 def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
-            start: float, recovered: list[str], workers: dict[str, dict]) -> list[str]:
+            start: float, recovered: list[str], workers: dict[str, dict], mark_version: bool) -> list[str]:
     import duckdb  # the driver loads its engines only now, once the workers are done (docs/performance.md)
 
     committing = time.perf_counter()
@@ -508,7 +516,7 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
     counts.seconds_committing = round(time.perf_counter() - committing, 3)  # the swap itself is milliseconds
     summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
     (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
-    lake.commit(run_id, replace, remove, reset_state=opts.full_refresh)
+    lake.commit(run_id, replace, remove, reset_state=opts.full_refresh, mark_version=mark_version)
     return partitions
 
 

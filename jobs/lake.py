@@ -21,6 +21,7 @@ it, so readers see the old or the new partition, never neither.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import itertools
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from jobs.errors import RunError, UsageError
+from jobs.errors import CommitInterrupted, RunError, UsageError
 from jobs.failpoints import failpoint
 from jobs.sql import sql_string
 from jobs.storage import S3Options, is_s3
@@ -297,6 +298,7 @@ class Lake(StateReader):
     def __init__(self, root: str) -> None:
         self.root = Path(root.removeprefix("file://")).absolute()
         self.url = str(self.root)
+        self.created = self._given = False  # whether this run made the lake, and found its folder (`prepare`)
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """Let DuckDB read the lake's files (nothing to do on a local disk)."""
@@ -341,6 +343,8 @@ class Lake(StateReader):
 
     # --- set-up, lock and schema version ----------------------------------------------
     def prepare(self) -> None:
+        self.created = not self.state_dir.exists()
+        self._given = self.root.exists()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             probe = self.state_dir / f".probe-{os.getpid()}"
@@ -371,10 +375,24 @@ class Lake(StateReader):
             return Lock(path)
         raise RunError(f"could not take the lake lock {path}")
 
-    def check_version(self, full_refresh: bool) -> None:
-        marker = self.state_dir / "lake.json"
-        if version_outdated(_read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
-            _write_json_atomic(marker, {"schema_version": LAKE_SCHEMA_VERSION})
+    def check_version(self, full_refresh: bool) -> bool:
+        """Whether the run's commit writes the schema-version marker (`version_outdated`)."""
+        return version_outdated(_read_json(self.marker), any(self.partitions(t) for t in TABLES), full_refresh)
+
+    @property
+    def marker(self) -> Path:
+        return self.state_dir / "lake.json"
+
+    def tidy(self) -> None:
+        """A lake this run created and did not commit to is not left behind as empty folders (a run that failed
+        before its commit: an unreachable Dask scheduler, a refused full refresh, Ctrl-C); a folder given empty
+        stays."""
+        if not self.created:
+            return
+        for folder, _, _ in sorted(os.walk(self.root), reverse=True):  # deepest first; a file stops it
+            if folder != str(self.root) or not self._given:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
 
     # --- state ----------------------------------------------------------------------
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -412,14 +430,17 @@ class Lake(StateReader):
             os.link(f, out_dir / Path(f).name)
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
-               reset_state: bool) -> None:
-        """Everything is written aside: record the journal, then apply it."""
-        journal = {"run": run, "replace": replace, "remove": remove, "reset_state": reset_state}
+               reset_state: bool, mark_version: bool = False) -> None:
+        """Everything is written aside: record the journal, then apply it. The schema-version marker is part of
+        the commit, so a run that fails leaves the lake's version as it was."""
+        journal = {"run": run, "replace": replace, "remove": remove, "reset_state": reset_state,
+                   "schema_version": LAKE_SCHEMA_VERSION if mark_version else None}
         path = self.state_dir / "journal" / f"{run}.json"
         failpoint("before-journal")
         _write_json_atomic(path, journal)
         failpoint("after-journal")
-        self._apply(journal)
+        with interrupted_commit():
+            self._apply(journal)
         failpoint("after-apply")
         path.unlink()
         self._cleanup(run)
@@ -462,8 +483,12 @@ class Lake(StateReader):
             if src.exists():
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 src.replace(dest)
+        if journal.get("schema_version"):
+            _write_json_atomic(self.marker, {"schema_version": journal["schema_version"]})
 
     def _cleanup(self, run: str) -> None:
+        if (self.state_dir / "journal" / f"{run}.json").exists():
+            return  # a commit interrupted while applied: the next run finishes it from these files
         shutil.rmtree(self.tmp(run), ignore_errors=True)
         shutil.rmtree(self.staging(run), ignore_errors=True)
 
@@ -484,9 +509,19 @@ class Lake(StateReader):
         return finished
 
 
+@contextlib.contextmanager
+def interrupted_commit() -> Iterator[None]:
+    """Ctrl-C or SIGTERM once the journal is written does not undo the commit: it is said as such."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise CommitInterrupted() from exc
+
+
 def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) -> bool:
-    """Whether the lake's schema-version marker must be written; a lake of another version that holds data
-    is refused unless the run rebuilds it."""
+    """Whether the lake's schema-version marker must be written (by the run's commit); a lake of another version
+    that holds data is refused unless the run rebuilds it. Written at the run's start instead, a full
+    refresh that then failed would leave an old lake marked as new, and the next run would merge into it."""
     found = (marker or {}).get("schema_version")
     if marker and found != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
         raise UsageError(f"the lake was written with schema version {found}, this trailhouse writes version "

@@ -10,8 +10,8 @@ import sys
 
 
 def worker_init(*preload: str) -> None:
-    """Set up a pool's worker process. It leaves Ctrl-C to its driver, which stops the run (a terminal sends it
-    to every process), and it ends without tearing its interpreter down (`_end_now`).
+    """Set up a pool's worker process. It leaves Ctrl-C and SIGTERM to its driver, which stops the run (a terminal
+    sends Ctrl-C to every process), and it ends without tearing its interpreter down (`_end_now`).
 
     `preload` are imported first: Polars, when imported, sets a SIGINT handler of its own (it turns a signal
     during a query into KeyboardInterrupt) in place of the ignored one. Imported after, by the first batch, it
@@ -20,6 +20,7 @@ def worker_init(*preload: str) -> None:
     for module in preload:
         importlib.import_module(module)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # sent to the whole group (systemd, `kill -- -PGID`): the same
     atexit.register(_end_now)
 
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
-from jobs.lake import (PARTITION, TABLES, StateReader, parquet_batches, pid_alive, plan_partition,
-                       version_outdated)
+from jobs.lake import (PARTITION, TABLES, StateReader, interrupted_commit, parquet_batches, pid_alive,
+                       plan_partition, version_outdated)
 from jobs.storage import S3Options, explain, s3_filesystem, s3_url
 from transforms.schema import LAKE_SCHEMA_VERSION
 
@@ -131,10 +131,13 @@ class S3Lake(StateReader):
                                "if that run is gone") from None
         raise RunError(f"could not take the lake lock {s3_url(path)}")
 
-    def check_version(self, full_refresh: bool) -> None:
-        marker = self._key("_state", "lake.json")
-        if version_outdated(self._read_json(marker), any(self.partitions(t) for t in TABLES), full_refresh):
-            self.fs.pipe_file(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION}).encode())
+    def check_version(self, full_refresh: bool) -> bool:
+        """Whether the run's commit writes the schema-version marker (`version_outdated`)."""
+        return version_outdated(self._read_json(self._key("_state", "lake.json")),
+                                any(self.partitions(t) for t in TABLES), full_refresh)
+
+    def tidy(self) -> None:
+        """Nothing to tidy: a run writes nothing to the bucket before its commit (its lock is gone)."""
 
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         try:
@@ -166,7 +169,7 @@ class S3Lake(StateReader):
         self._changes[(table, day)] = (adds, removes)
 
     def commit(self, run: str, replace: list[tuple[str, str]], remove: list[tuple[str, str]],
-               reset_state: bool) -> None:
+               reset_state: bool, mark_version: bool = False) -> None:
         tmp = self.tmp(run)
         uploads: list[tuple[str, str]] = []  # (local file, key)
         deletes: list[str] = []
@@ -186,16 +189,18 @@ class S3Lake(StateReader):
                 uploads.append((str(tmp / name), key))
         # the last upload is the commit point: an ingest's state file, or a compaction's summary (it has no state)
         *data, (marker_src, marker) = uploads
-        journal = {"run": run, "adds": [k for _, k in uploads], "removes": deletes, "marker": marker}
+        journal = {"run": run, "adds": [k for _, k in uploads], "removes": deletes, "marker": marker,
+                   "schema_version": LAKE_SCHEMA_VERSION if mark_version else None}
         journal_key = self._key("_state", "journal", f"{run}.json")
         self.fs.pipe_file(journal_key, json.dumps(journal, indent=1).encode())
         failpoint("after-journal")
-        if data:
-            self.fs.put([s for s, _ in data], [k for _, k in data])
-        failpoint("after-upload")
-        self.fs.put_file(marker_src, marker)
-        failpoint("after-marker")
-        self._finish(journal)
+        with interrupted_commit():
+            if data:
+                self.fs.put([s for s, _ in data], [k for _, k in data])
+            failpoint("after-upload")
+            self.fs.put_file(marker_src, marker)
+            failpoint("after-marker")
+            self._finish(journal)
         self.fs.rm(journal_key)
         self._cleanup(run)
 
@@ -203,6 +208,9 @@ class S3Lake(StateReader):
         """Roll a journaled commit forward (its state file is there) or back (it is not). Idempotent."""
         if self.fs.exists(journal["marker"]):
             gone = journal["removes"]
+            if journal.get("schema_version"):  # the lake's version changes only with a commit that stands
+                self.fs.pipe_file(self._key("_state", "lake.json"),
+                                  json.dumps({"schema_version": journal["schema_version"]}).encode())
         else:
             gone = journal["adds"]
         present = [k for k in gone if self.fs.exists(k)]

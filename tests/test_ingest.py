@@ -18,7 +18,7 @@ from jobs.lake import MAX_FILES_PER_PARTITION
 from jobs.cli import main
 from jobs.discover import Scope, discover
 from jobs.ingest import worker_pool
-from transforms.schema import SORT_KEYS, arrow_schema
+from transforms.schema import LAKE_SCHEMA_VERSION, SORT_KEYS, arrow_schema
 from tests.conftest import (ROOT, SAMPLE, ingest, lake_files, last_run, quarantine, record, sql, trail_path,
                             write)
 
@@ -636,6 +636,49 @@ def test_a_full_refresh_that_cannot_read_a_source_file_leaves_the_lake_as_it_was
     n = sql(lake, "SELECT count(*) FROM EVENTS")[0][0]
     assert ingest(src, "--lake", lake, "--workers", "1") == 3
     assert sql(lake, "SELECT count(*) FROM EVENTS")[0][0] == n
+
+
+def test_a_lake_is_marked_with_a_new_schema_version_only_by_a_full_refresh_that_commits(tmp_path, capsys):
+    """An older lake is refused until a full refresh rebuilds it. A full refresh that is refused (a source file it
+    cannot read) leaves the lake as it was, its version marker included: marked new by a refresh that then failed,
+    the old lake took the next incremental run's rows."""
+    lake, src = tmp_path / "lake", tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+    marker = lake / "_state" / "lake.json"
+    assert json.loads(marker.read_text()) == {"schema_version": LAKE_SCHEMA_VERSION}
+    marker.write_text(json.dumps({"schema_version": LAKE_SCHEMA_VERSION - 1}))
+    old = marker.read_bytes()
+    before = lake_files(lake)
+    broken = sorted(src.rglob("*.json.gz"))[5]
+    good = broken.read_bytes()
+    broken.write_bytes(b"not gzip at all")
+    for args, code in (((), 2), (("--full-refresh",), 1), ((), 2)):
+        capsys.readouterr()
+        assert ingest(src, "--lake", lake, "--workers", "1", *args) == code
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("--full-refresh" in err), err
+        assert marker.read_bytes() == old and lake_files(lake) == before
+    broken.write_bytes(good)
+    assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 0
+    assert json.loads(marker.read_text()) == {"schema_version": LAKE_SCHEMA_VERSION}
+    assert ingest(src, "--lake", lake, "--workers", "1") == 0
+
+
+def test_a_run_that_fails_before_its_commit_leaves_no_new_lake_behind(tmp_path):
+    """A first run that fails (here a full refresh refused) does not leave the folders of a lake it never wrote;
+    a folder that was there before the run stays, empty, as it was."""
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    sorted(src.rglob("*.json.gz"))[0].write_bytes(b"not gzip at all")
+    new, given = tmp_path / "new", tmp_path / "given"
+    given.mkdir()
+    for lake in (new, given):
+        assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 1
+    assert not new.exists()
+    assert given.is_dir() and not list(given.iterdir())
+    assert ingest(src, "--lake", new, "--workers", "1") == 3  # the same run without --full-refresh commits
+    assert json.loads((new / "_state" / "lake.json").read_text()) == {"schema_version": LAKE_SCHEMA_VERSION}
 
 
 def test_no_original_drops_only_the_original(tmp_path):

@@ -397,22 +397,19 @@ def test_an_input_that_cannot_be_opened_is_quarantined_and_retried(tmp_path):
     assert sorted(r[0] for r in sql(lake, "SELECT event.id FROM EVENTS")) == ["locked", "ok"]
 
 
-def test_ctrl_c_while_workers_read_is_one_line_exit_130_and_a_rerun_completes(tmp_path):
-    """A terminal's Ctrl-C reaches the driver and its workers (one process group): the driver alone answers,
-    with one line, its workers end quietly (a worker that took it as its own printed a traceback and broke the
-    pool), and the lake is as it was."""
-    import signal
+def _a_run_still_reading(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path, list[int]]:
+    """An ingest (2 workers, its own process group) that has written its first part files and is still reading;
+    with the pids of its children (the workers, and the resource tracker a spawning pool starts)."""
+    import shutil
     import time
 
     from jobs.generate import Spec, generate
-
-    import shutil
 
     src, lake = tmp_path / "src", tmp_path / "lake"
     generate(Spec(events=60_000, seed=3, accounts=2, regions=2, days=2), str(src))
     # the same trail under three more roots (hard links: no copy): the run reads 240K events, so it is still
     # reading when the workers are checked. With 60K alone, a fast machine finished every batch within the
-    # half second below, its workers exited as the pool closed, and the test failed on their absence.
+    # half second the Ctrl-C test waits, its workers exited as the pool closed, and it failed on their absence.
     for n in range(1, 4):
         shutil.copytree(src / "AWSLogs", src / f"copy{n}" / "AWSLogs", copy_function=os.link)
     proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "ingest", str(src), "--lake", str(lake),
@@ -421,8 +418,20 @@ def test_ctrl_c_while_workers_read_is_one_line_exit_130_and_a_rerun_completes(tm
     deadline = time.monotonic() + 120
     while not list((lake / "_staging").rglob("*.parquet")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # until the workers have written their first part files
-    assert proc.poll() is None, "the run ended before it could be interrupted"
+    assert proc.poll() is None, "the run ended before it could be stopped"
     workers = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    assert len(workers) >= 2
+    return proc, src, lake, workers
+
+
+def test_ctrl_c_while_workers_read_is_one_line_exit_130_and_a_rerun_completes(tmp_path):
+    """A terminal's Ctrl-C reaches the driver and its workers (one process group): the driver alone answers,
+    with one line, its workers end quietly (a worker that took it as its own printed a traceback and broke the
+    pool), and the lake is as it was."""
+    import signal
+    import time
+
+    proc, src, lake, workers = _a_run_still_reading(tmp_path)
     for pid in workers:  # the workers alone: they leave it to the driver and go on
         os.kill(pid, signal.SIGINT)
     time.sleep(0.5)
@@ -434,6 +443,91 @@ def test_ctrl_c_while_workers_read_is_one_line_exit_130_and_a_rerun_completes(tm
     assert not (lake / "events").exists() or not any((lake / "events").iterdir())
     assert ingest(src, "--lake", lake) == 0
     assert last_run(lake)["events_written"] == sql(lake, "SELECT count(DISTINCT event.id) FROM EVENTS")[0][0] > 59_000
+
+
+@pytest.mark.parametrize("to", ["driver", "group"])
+def test_sigterm_stops_a_run_as_ctrl_c_does_exit_143_and_leaves_no_new_lake(tmp_path, to):
+    """Orchestrators stop a job with SIGTERM: to the driver alone (`kill PID`, a container's first process) or to
+    its whole group (systemd). The run stops as on Ctrl-C: one line, exit 143, its workers end (they leave the
+    signal to the driver), its lock is released, and a lake it had just begun is not left behind. Before, the
+    driver died at once: its lock stayed (on S3, for 12 hours to a run on another host) with its work areas."""
+    import signal
+    import time
+
+    proc, src, lake, workers = _a_run_still_reading(tmp_path)
+    if to == "driver":
+        os.kill(proc.pid, signal.SIGTERM)
+    else:
+        for pid in workers:  # the workers alone: they leave it to the driver and go on
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None and all(Path(f"/proc/{pid}").exists() for pid in workers), proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["trailhouse: terminated (SIGTERM); nothing was committed by this run"], err
+
+    def running(pid: int) -> bool:
+        try:
+            return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10  # the workers are joined before the driver exits; its resource tracker
+    while any(map(running, workers)) and time.monotonic() < deadline:  # ends once it sees the driver gone
+        time.sleep(0.05)
+    assert not any(map(running, workers))
+    assert not lake.exists()  # the lake this run began: no lock, no work areas, no folders
+    assert ingest(src, "--lake", lake) == 0
+    assert last_run(lake)["events_written"] == sql(lake, "SELECT count(DISTINCT event.id) FROM EVENTS")[0][0] > 59_000
+
+
+def test_sigterm_while_a_commit_is_applied_is_finished_by_the_next_run(tmp_path):
+    """A signal that lands once the commit's journal is written does not undo it: the run says so (exit 143),
+    keeps what the journal needs (it removed its aside partitions before, and the next run's replay found
+    nothing to swap: the lake held half the commit until the inputs were read again), and the next run
+    completes it: the lake is then as a run never stopped makes it."""
+    lake, clean = tmp_path / "lake", tmp_path / "clean"
+    env = {**os.environ, "TRAILHOUSE_FAILPOINT": "partition-swapped:2:TERM"}
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "ingest", str(SAMPLE), "--lake", str(lake),
+                           "--workers", "1"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.startswith("trailhouse: terminated (SIGTERM) while committing; the next run on this lake "
+                                  "completes") and proc.stderr.count("\n") == 1, proc.stderr
+    assert len(list((lake / "_state" / "journal").glob("*.json"))) == 1
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
+    # the replay moved the stopped run's state in: the next run had nothing to read, and left no run of its own
+    assert len(list((lake / "_state" / "runs").glob("*.json"))) == 1 and last_run(lake)["events_written"] > 100
+    assert ingest(SAMPLE, "--lake", clean, "--workers", "1") == 0
+    query = "SELECT event.id, event.action, \"@timestamp\" FROM EVENTS ORDER BY ALL"
+    assert sql(lake, query) == sql(clean, query) and len(sql(lake, query)) > 100
+    assert not list((lake / "_tmp").iterdir()) and not list((lake / "_state" / "journal").iterdir())
+
+
+def test_sigterm_during_a_query_leaves_its_output_file_as_it_was(tmp_path, capsys):
+    """SIGTERM during `sql --output FILE`: exit 143, one line, the file as it was, no partial file beside it
+    (DuckDB answers the signal with an error of its own, which the CLI counts as the signal it was)."""
+    import signal
+
+    from jobs.cli import main
+
+    lake = tmp_path / "lake"
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "1") == 0
+    out = tmp_path / "result.csv"
+    out.write_text("what was there\n")
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code = main(["sql", "--lake", str(lake), "--output", str(out),
+                     # DuckDB checks for a signal between its tasks: a scan is many (an aggregate over one
+                     # range was one task here, and its cancel waited for the end of it)
+                     "SELECT range AS x FROM range(100000000000) WHERE hash(range) = 0"])
+    finally:
+        timer.join()
+    assert code == 143
+    assert capsys.readouterr().err == "trailhouse: terminated (SIGTERM); nothing was committed by this run\n"
+    assert out.read_text() == "what was there\n" and sorted(p.name for p in tmp_path.iterdir()) == ["lake", "result.csv"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the CLI's handler lives as long as a command
 
 
 def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt_not_an_internal_error(tmp_path):

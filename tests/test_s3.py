@@ -12,9 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from jobs.cli import main
 from queries import connect
+from transforms.schema import LAKE_SCHEMA_VERSION
 from tests.conftest import SAMPLE, ingest, last_run, record, s3_put_dies_at, s3fs_client, sql, trail_path, write
 
 A1, A2, A3 = "111122223333", "444455556666", "777788889999"
@@ -352,6 +354,56 @@ def test_a_commit_that_dies_after_its_state_is_finished_by_the_next_run(s3, tmp_
     ids2 = [r[0] for r in lake_rows(url, "SELECT event.id FROM events")]
     assert sorted(ids2) == sorted(set(ids))
     assert len(s3fs_client().glob("lakes/crash/_state/files/*.parquet")) == 1  # the full refresh's state only
+
+
+def test_an_s3_lake_is_marked_with_a_new_schema_version_by_the_commit_that_stands(s3, monkeypatch):
+    """The version marker is written with the commit, rolled forward with it: a refused full refresh of an older
+    lake leaves its marker, one that died after its state file marks it once the next run settles it."""
+    upload(SAMPLE, "trail")
+    fs = s3fs_client()
+    fs.mkdir("lakes")
+    url, marker = "s3://lakes/old", "lakes/old/_state/lake.json"
+    assert ingest("s3://trail", "--lake", url, "--workers", "1") == 0
+    assert json.loads(fs.cat(marker)) == {"schema_version": LAKE_SCHEMA_VERSION}
+    fs.pipe(marker, json.dumps({"schema_version": LAKE_SCHEMA_VERSION - 1}).encode())
+    broken = sorted(fs.glob("trail/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"))[3]
+    good = fs.cat(broken)
+    fs.pipe(broken, b"not gzip at all")
+    assert ingest("s3://trail", "--lake", url, "--workers", "1", "--full-refresh") == 1
+    assert json.loads(fs.cat(marker))["schema_version"] == LAKE_SCHEMA_VERSION - 1
+    assert ingest("s3://trail", "--lake", url, "--workers", "1") == 2  # still refused: nothing was rebuilt
+    fs.pipe(broken, good)
+    from jobs.s3lake import S3Lake
+
+    real_finish = S3Lake._finish
+    monkeypatch.setattr(S3Lake, "_finish", lambda self, journal: (_ for _ in ()).throw(RuntimeError("crash")))
+    assert ingest("s3://trail", "--lake", url, "--full-refresh", "--workers", "1") == 1
+    assert json.loads(fs.cat(marker))["schema_version"] == LAKE_SCHEMA_VERSION - 1
+    monkeypatch.setattr(S3Lake, "_finish", real_finish)
+    assert ingest("s3://trail", "--lake", url, "--workers", "1") == 0  # settles the refresh, then runs
+    assert json.loads(fs.cat(marker)) == {"schema_version": LAKE_SCHEMA_VERSION}
+    ids = [r[0] for r in lake_rows(url, "SELECT event.id FROM events")]
+    assert ids and len(ids) == len(set(ids))  # the refresh's files only, its old ones deleted
+
+
+@pytest.mark.parametrize("point, settled", [("after-upload", "undone"), ("after-marker", "completed")])
+def test_sigterm_during_an_s3_commit_is_settled_by_the_next_run(s3, monkeypatch, capsys, point, settled):
+    """SIGTERM once the journal is up: exit 143, and the next run settles the commit, undoing it (its files
+    deleted) before its state file is up, completing it after; the lake then holds each event once."""
+    upload(SAMPLE, "trail")
+    s3fs_client().mkdir("lakes")
+    url = "s3://lakes/stopped"
+    monkeypatch.setenv("TRAILHOUSE_FAILPOINT", f"{point}:1:TERM")
+    assert ingest("s3://trail", "--lake", url, "--workers", "1") == 143
+    assert "terminated (SIGTERM) while committing" in capsys.readouterr().err
+    monkeypatch.delenv("TRAILHOUSE_FAILPOINT")
+    assert ingest("s3://trail", "--lake", url, "--workers", "1") == 0
+    out = capsys.readouterr().out
+    assert "recovered" in out and ("events      read 0 ·" in out) == (settled == "completed"), out
+    assert len(runs(url)) == 1  # the stopped run's summary went with its commit, or stayed with it
+    ids = [r[0] for r in lake_rows(url, "SELECT event.id FROM events")]
+    assert len(ids) > 100 and len(ids) == len(set(ids))
+    assert not s3fs_client().glob("lakes/stopped/_state/journal/*")
 
 
 def test_a_second_ingest_on_an_s3_lake_is_refused_while_the_first_holds_the_lock(s3, tmp_path, capsys):
