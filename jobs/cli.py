@@ -16,12 +16,12 @@ import os
 import pathlib
 import re
 import select
-import signal
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from jobs.errors import CommitInterrupted, RunError, Terminated, UsageError
+from jobs import signals
+from jobs.errors import CommitInterrupted, RunError, UsageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 
@@ -278,25 +278,13 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _TERMINATED.clear()
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return _run(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-#: Set once SIGTERM arrived: DuckDB answers a signal during a query with an error of its own ("Query
-#: interrupted"), dropping the exception the handler raised, so the exit code cannot come from that exception.
-_TERMINATED: set[int] = set()
-
-
-def _terminate(signum: int, frame: object) -> None:
-    """Raise once: a second SIGTERM (an orchestrator insisting, DuckDB checking for signals again) must not
-    break off the clean-up the first one started."""
-    if not _TERMINATED:
-        _TERMINATED.add(signum)
-        raise Terminated()
+    with signals.handling():
+        code = _run(args)
+        if code < 128 and signals.held():
+            print("trailhouse: terminated (SIGTERM) while committing; the run finished its commit first",
+                  file=sys.stderr)
+            return 143
+        return code
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -331,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _interrupted(exc: BaseException) -> int:
     """Exit 130 for Ctrl-C, 143 for SIGTERM (as a shell reports a process those signals ended), one line."""
-    terminated = bool(_TERMINATED)
+    terminated = signals.terminated()
     what = "terminated (SIGTERM)" if terminated else "interrupted"
     if isinstance(exc, CommitInterrupted):
         print(f"trailhouse: {what} while committing; the next run on this lake completes (or on S3, before its "

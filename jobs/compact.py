@@ -158,7 +158,7 @@ def run(opts: Options) -> Summary:
     lock = lake.lock("compact")
     try:
         recovered = lake.recover()
-        lake.check_version(False)
+        mark_version = lake.check_version(False)  # a lake from before the marker gets it with this commit
         run_id = new_run_id()
         tmp = lake.tmp(run_id)
         summary = Summary(run_id, [], recovered=recovered)
@@ -176,7 +176,7 @@ def run(opts: Options) -> Summary:
                 summary.partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
                 summary.seconds = round(time.perf_counter() - start, 3)
                 (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
-                lake.commit(run_id, replace, [], reset_state=False)
+                lake.commit(run_id, replace, [], reset_state=False, mark_version=mark_version)
             summary.seconds = round(time.perf_counter() - start, 3)
             return summary
         finally:

@@ -291,7 +291,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
     finished = False
     try:
         recovered = lake.recover()
-        mark_version = lake.check_version(opts.full_refresh)
+        mark_version = lake.check_version(opts.full_refresh, bool(opts.scope.since or opts.scope.until))
         run_id = new_run_id()
         if recovered and not opts.full_refresh:  # a finished commit added state (the listing keeps its windows)
             done = ingested(lake, list(lake.state_folders()), opts, known, today)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from jobs import signals
 from jobs.errors import CommitInterrupted, RunError, UsageError
 from jobs.failpoints import failpoint
 from jobs.sql import sql_string
@@ -298,7 +299,7 @@ class Lake(StateReader):
     def __init__(self, root: str) -> None:
         self.root = Path(root.removeprefix("file://")).absolute()
         self.url = str(self.root)
-        self.created = self._given = False  # whether this run made the lake, and found its folder (`prepare`)
+        self.created, self._made = False, []  # whether this run made the lake, and which folders (`prepare`)
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """Let DuckDB read the lake's files (nothing to do on a local disk)."""
@@ -344,7 +345,7 @@ class Lake(StateReader):
     # --- set-up, lock and schema version ----------------------------------------------
     def prepare(self) -> None:
         self.created = not self.state_dir.exists()
-        self._given = self.root.exists()
+        self._made = _missing(self.root)  # the lake's folder and the parents it makes, outermost first
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             probe = self.state_dir / f".probe-{os.getpid()}"
@@ -375,9 +376,10 @@ class Lake(StateReader):
             return Lock(path)
         raise RunError(f"could not take the lake lock {path}")
 
-    def check_version(self, full_refresh: bool) -> bool:
+    def check_version(self, full_refresh: bool, some_days: bool = False) -> bool:
         """Whether the run's commit writes the schema-version marker (`version_outdated`)."""
-        return version_outdated(_read_json(self.marker), any(self.partitions(t) for t in TABLES), full_refresh)
+        return version_outdated(_read_json(self.marker), any(self.partitions(t) for t in TABLES), full_refresh,
+                                some_days)
 
     @property
     def marker(self) -> Path:
@@ -385,14 +387,13 @@ class Lake(StateReader):
 
     def tidy(self) -> None:
         """A lake this run created and did not commit to is not left behind as empty folders (a run that failed
-        before its commit: an unreachable Dask scheduler, a refused full refresh, Ctrl-C); a folder given empty
-        stays."""
+        before its commit: an unreachable Dask scheduler, a refused full refresh, Ctrl-C). Only the folders it
+        made go, and only if empty: a folder the user gave (`--lake .`) and anything in it stay."""
         if not self.created:
             return
-        for folder, _, _ in sorted(os.walk(self.root), reverse=True):  # deepest first; a file stops it
-            if folder != str(self.root) or not self._given:
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)
+        for folder in (self.root / "_tmp", self.root / "_staging", self.state_dir, *reversed(self._made)):
+            with contextlib.suppress(OSError):  # only empty folders go: anything in one keeps it
+                os.rmdir(folder)
 
     # --- state ----------------------------------------------------------------------
     def _state_batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -437,6 +438,7 @@ class Lake(StateReader):
                    "schema_version": LAKE_SCHEMA_VERSION if mark_version else None}
         path = self.state_dir / "journal" / f"{run}.json"
         failpoint("before-journal")
+        signals.hold()  # SIGTERM from here on waits for the run's end: the swap is milliseconds
         _write_json_atomic(path, journal)
         failpoint("after-journal")
         with interrupted_commit():
@@ -509,23 +511,34 @@ class Lake(StateReader):
         return finished
 
 
+def _missing(path: Path) -> list[Path]:
+    """The folders of `path` that do not exist yet, outermost first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]
+
+
 @contextlib.contextmanager
 def interrupted_commit() -> Iterator[None]:
-    """Ctrl-C or SIGTERM once the journal is written does not undo the commit: it is said as such."""
+    """Ctrl-C once the journal is written does not undo the commit: it is said as such (SIGTERM waits, `hold`)."""
     try:
         yield
     except KeyboardInterrupt as exc:
         raise CommitInterrupted() from exc
 
 
-def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool) -> bool:
+def version_outdated(marker: dict | None, has_data: bool, full_refresh: bool, some_days: bool = False) -> bool:
     """Whether the lake's schema-version marker must be written (by the run's commit); a lake of another version
     that holds data is refused unless the run rebuilds it. Written at the run's start instead, a full
     refresh that then failed would leave an old lake marked as new, and the next run would merge into it."""
     found = (marker or {}).get("schema_version")
-    if marker and found != LAKE_SCHEMA_VERSION and has_data and not full_refresh:
+    if marker and found != LAKE_SCHEMA_VERSION and has_data and (not full_refresh or some_days):
+        fix = ("rerun the --full-refresh without --since/--until: a rebuild of some days leaves the others at "
+               f"version {found}") if full_refresh else "rerun with --full-refresh"
         raise UsageError(f"the lake was written with schema version {found}, this trailhouse writes version "
-                         f"{LAKE_SCHEMA_VERSION}: rerun with --full-refresh")
+                         f"{LAKE_SCHEMA_VERSION}: {fix}")
     return found != LAKE_SCHEMA_VERSION
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs import signals
 from jobs.errors import RunError, UsageError
 from jobs.failpoints import failpoint
 from jobs.lake import (PARTITION, TABLES, StateReader, interrupted_commit, parquet_batches, pid_alive,
@@ -131,10 +132,10 @@ class S3Lake(StateReader):
                                "if that run is gone") from None
         raise RunError(f"could not take the lake lock {s3_url(path)}")
 
-    def check_version(self, full_refresh: bool) -> bool:
+    def check_version(self, full_refresh: bool, some_days: bool = False) -> bool:
         """Whether the run's commit writes the schema-version marker (`version_outdated`)."""
         return version_outdated(self._read_json(self._key("_state", "lake.json")),
-                                any(self.partitions(t) for t in TABLES), full_refresh)
+                                any(self.partitions(t) for t in TABLES), full_refresh, some_days)
 
     def tidy(self) -> None:
         """Nothing to tidy: a run writes nothing to the bucket before its commit (its lock is gone)."""
@@ -192,6 +193,9 @@ class S3Lake(StateReader):
         journal = {"run": run, "adds": [k for _, k in uploads], "removes": deletes, "marker": marker,
                    "schema_version": LAKE_SCHEMA_VERSION if mark_version else None}
         journal_key = self._key("_state", "journal", f"{run}.json")
+        # SIGTERM from here on waits for the run's end (the uploads too: an orchestrator that will not wait kills
+        # the run, and the next run settles the journal); Ctrl-C stops the uploads, and the next run undoes them
+        signals.hold()
         self.fs.pipe_file(journal_key, json.dumps(journal, indent=1).encode())
         failpoint("after-journal")
         with interrupted_commit():

@@ -653,11 +653,13 @@ def test_a_lake_is_marked_with_a_new_schema_version_only_by_a_full_refresh_that_
     broken = sorted(src.rglob("*.json.gz"))[5]
     good = broken.read_bytes()
     broken.write_bytes(b"not gzip at all")
-    for args, code in (((), 2), (("--full-refresh",), 1), ((), 2)):
+    # a refresh of some days would leave the others at the old version: refused as well
+    for args, code in (((), 2), (("--full-refresh",), 1), ((), 2), (("--full-refresh", "--since", "2026-11-02"), 2)):
         capsys.readouterr()
         assert ingest(src, "--lake", lake, "--workers", "1", *args) == code
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and ("--full-refresh" in err), err
+        assert ("without --since/--until" in err) == ("--since" in args), err
         assert marker.read_bytes() == old and lake_files(lake) == before
     broken.write_bytes(good)
     assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 0
@@ -671,12 +673,12 @@ def test_a_run_that_fails_before_its_commit_leaves_no_new_lake_behind(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(SAMPLE, src)
     sorted(src.rglob("*.json.gz"))[0].write_bytes(b"not gzip at all")
-    new, given = tmp_path / "new", tmp_path / "given"
-    given.mkdir()
+    new, given = tmp_path / "deep" / "er" / "new", tmp_path / "given"
+    (given / "keep" / "empty").mkdir(parents=True)  # the user's: an empty folder in it stays too
     for lake in (new, given):
         assert ingest(src, "--lake", lake, "--workers", "1", "--full-refresh") == 1
-    assert not new.exists()
-    assert given.is_dir() and not list(given.iterdir())
+    assert not (tmp_path / "deep").exists()  # the parents the run made go with it
+    assert sorted(p.relative_to(given).as_posix() for p in given.rglob("*")) == ["keep", "keep/empty"]
     assert ingest(src, "--lake", new, "--workers", "1") == 3  # the same run without --full-refresh commits
     assert json.loads((new / "_state" / "lake.json").read_text()) == {"schema_version": LAKE_SCHEMA_VERSION}
 
