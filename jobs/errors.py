@@ -19,7 +19,8 @@ class Terminated(KeyboardInterrupt):
 
 
 class CommitInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM after a commit's journal was written: the next run finishes (or, on S3, settles) it."""
+    """Ctrl-C after a commit's journal was written (SIGTERM waits for the run's end there, `signals.hold`): the
+    next run finishes (or, on S3, settles) the commit."""
 
 
 #: DuckDB's messages for a Parquet file it cannot use, with the file's path: they reach the user from any

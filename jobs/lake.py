@@ -436,7 +436,7 @@ class Lake(StateReader):
         the commit, so a run that fails leaves the lake's version as it was."""
         journal = {"run": run, "replace": replace, "remove": remove, "reset_state": reset_state,
                    "schema_version": LAKE_SCHEMA_VERSION if mark_version else None}
-        path = self.state_dir / "journal" / f"{run}.json"
+        path = self._journal(run)
         failpoint("before-journal")
         signals.hold()  # SIGTERM from here on waits for the run's end: the swap is milliseconds
         _write_json_atomic(path, journal)
@@ -488,8 +488,11 @@ class Lake(StateReader):
         if journal.get("schema_version"):
             _write_json_atomic(self.marker, {"schema_version": journal["schema_version"]})
 
+    def _journal(self, run: str) -> Path:
+        return self.state_dir / "journal" / f"{run}.json"
+
     def _cleanup(self, run: str) -> None:
-        if (self.state_dir / "journal" / f"{run}.json").exists():
+        if self._journal(run).exists():
             return  # a commit interrupted while applied: the next run finishes it from these files
         shutil.rmtree(self.tmp(run), ignore_errors=True)
         shutil.rmtree(self.staging(run), ignore_errors=True)

@@ -369,7 +369,8 @@ def _extract_sql(table: str, source: str) -> str:
         if i.kind == "time":
             cols.append(f"""coalesce(TRY_CAST({v} AS TIMESTAMPTZ), try_strptime({v}, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
                             AS "{i.path}" """)
-            cols.append(f'{v} AS "{i.path}{TEXT}"')
+            if i.path == REQUIRED_TIME[table]:  # its text for the reason a record is rejected; no other time's
+                cols.append(f'{v} AS "{i.path}{TEXT}"')
         elif i.kind == "json":
             cols.append(f'{v}::VARCHAR AS "{i.path}"')
         else:
@@ -410,8 +411,10 @@ def reject_reason(table: str) -> pl.Expr:
 def validate(frame: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split extracted records into good rows and rejected ones (with `reason`)."""
     marked = frame.with_columns(reject_reason(table).alias("reason"))
-    good = marked.filter(pl.col("reason").is_null()).drop("reason", "_bytes", "_reject")
-    return good, marked.filter(pl.col("reason").is_not_null())
+    rejected = pl.col("reason").is_not_null()
+    if not marked["reason"].is_not_null().any():  # the usual batch: a filter would copy every column for nothing
+        return marked.drop("reason", "_bytes", "_reject"), marked.clear()
+    return marked.filter(~rejected).drop("reason", "_bytes", "_reject"), marked.filter(rejected)
 
 
 class _Feed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import os
 import socket
 import time
@@ -253,19 +254,27 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     survivors = own.filter(~pl.col("_key").is_in(seen.implode())).unique("_key", keep="first", maintain_order=True)
     ordered_keys = survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
     _bump(c, table, "duplicates", own.height - ordered_keys.height)
-    ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
+    schema, write_options = _write_options(table)
+    # one export for the batch, sliced per day (a cast has a fixed cost per column, ~1.6 ms a file); the Polars
+    # frame, whose strings the cast has copied, is freed before the writes
+    ordered = _as_arrow(kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]], schema)
     del kept
-    schema = arrow_schema(table)
-    write_options = parquet_options(table, schema)
     offset = 0
     for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
         out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-{part}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
-        pq.write_table(_as_arrow(ordered.slice(offset, rows), schema), partial, **write_options)
+        pq.write_table(ordered.slice(offset, rows), partial, **write_options)
         os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
         result.staged.setdefault((table, str(day)), []).append((str(out), rows))
         offset += rows
+
+
+@functools.cache
+def _write_options(table: str) -> tuple[pa.Schema, dict]:
+    """The table's Arrow schema and part-file options, built once per process (~1.5 ms a batch otherwise)."""
+    schema = arrow_schema(table)
+    return schema, parquet_options(table, schema)
 
 
 def _as_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
