@@ -139,11 +139,15 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
                 subprocess.run(["rm", "-rf", str(fresh)], check=True)
             runs[name].append(measure(name, argv, n, output))
     results = [median_of(runs[name]) for name, *_ in rows]
-    counted = _check_counts(lake, delivered)
+    summary = _check_counts(lake, delivered)
+    counted = summary["events_written"]
     ours = results[0].events_per_second
     return {
         "events": delivered, "distinct_events": counted, "input_bytes": input_bytes, "workers": workers,
         "repeat": repeat, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        # where the ingest's workers spent their time, from its last run's summary: µs of a worker per event read
+        "ingest_worker_us_per_event": {step: round(seconds * 1e6 / delivered, 2)
+                                       for step, seconds in summary["worker_seconds_by_step"].items()},
         "results": [{**asdict(r), "events_per_second": round(r.events_per_second),
                      "mib_per_second": round(input_bytes / 2**20 / r.seconds * r.events / delivered, 1),
                      "bytes_per_event": round(r.output_bytes / counted, 1) if r.output_bytes else None,
@@ -157,14 +161,14 @@ def run(events: int, workdir: Path, workers: int, repeat: int = 1) -> dict:
     }
 
 
-def _check_counts(lake: Path, delivered: int) -> int:
-    """The lake holds every distinct event: read = written + duplicates, as the ingest reported."""
+def _check_counts(lake: Path, delivered: int) -> dict:
+    """The lake holds every distinct event: read = written + duplicates, as the ingest reported (its summary)."""
     runs = [json.loads(p.read_text()) for p in sorted((lake / "_state" / "runs").glob("*.json"))]
     summary = [r for r in runs if r.get("command", "ingest") == "ingest"][-1]
     read = summary["events_read"]
     if read != delivered or read != summary["events_written"] + summary["duplicates"] + summary["events_quarantined"]:
         raise RuntimeError(f"counts do not agree: delivered {delivered}, run summary {summary}")
-    return summary["events_written"]
+    return summary
 
 
 def render(report: dict) -> str:
@@ -180,6 +184,9 @@ def render(report: dict) -> str:
         lines.append("trailhouse × round by round (its run against the row's run of the same round):")
         for r in report["results"][1:]:
             lines.append(f"  {r['name']:26}" + "  ".join(f"{x:.2f}" for x in r["runs_trailhouse_ratio"]))
+    steps = report["ingest_worker_us_per_event"]
+    lines.append(f"trailhouse ingest, its workers' time by step (last run): {sum(steps.values()):.1f} µs of a worker "
+                 "per event read = " + " · ".join(f"{step} {us:.1f}" for step, us in steps.items()))
     lines.append("peak RSS of each process on its own (highest run; the peaks need not coincide):")
     for r in report["results"]:
         line = f"  {r['name']:26}the process started {r['driver_peak_mib']:,.0f}MiB"

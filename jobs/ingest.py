@@ -87,6 +87,9 @@ class BatchResult:
     seconds: float = 0.0
     gzip_bytes: int = 0  # the gzip files it read, and the JSON they held
     json_bytes: int = 0
+    #: seconds of the batch in each step of the worker's flow (fetch, split, records, extract, validate,
+    #: normalize, order, export, write); the rest of `seconds` is quarantining and bookkeeping
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Summary:
     recovered: list[str]
     #: host:pid → batches, events read, seconds busy: each worker's share and throughput
     workers: dict[str, dict] = field(default_factory=dict)
+    #: the workers' seconds by step, summed over the run's batches: where the time went
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -111,7 +116,8 @@ class Summary:
     def as_dict(self) -> dict:
         return {"command": "ingest", "run_id": self.run_id, **asdict(self.counts), "partitions": self.partitions,
                 "seconds": round(self.seconds, 3), "events_per_second": round(self.events_per_second),
-                "exit_code": self.exit_code, "recovered_runs": self.recovered, "workers": self.workers}
+                "exit_code": self.exit_code, "recovered_runs": self.recovered, "workers": self.workers,
+                "worker_seconds_by_step": self.steps}
 
 
 def new_run_id() -> str:
@@ -310,16 +316,17 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
                         seconds_reading=round(time.perf_counter() - start, 3))
         for r in results:
             counts.add(r.counts)
-        workers = per_worker(results)
+        workers, steps = per_worker(results), per_step(results)
         if opts.full_refresh and counts.files_quarantined:
             raise RunError(_refresh_refused(log.first_unread, counts.files_quarantined))
         partitions: list[str] = []
         if results:
-            partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers, mark_version)
+            partitions = _commit(lake, run_id, opts, results, counts, start, recovered, workers, steps,
+                                 mark_version)
         else:
             lake._cleanup(run_id)
         finished = True
-        return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
+        return Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers, steps)
     except BaseException:
         if "run_id" in locals():
             lake._cleanup(run_id)
@@ -477,8 +484,19 @@ def per_worker(results: list[BatchResult]) -> dict[str, dict]:
     return dict(sorted(out.items()))
 
 
-def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts,
-            start: float, recovered: list[str], workers: dict[str, dict], mark_version: bool) -> list[str]:
+def per_step(results: list[BatchResult]) -> dict[str, float]:
+    """The workers' seconds by step over all batches, the largest first; `other` is what no step timed."""
+    out: dict[str, float] = {}
+    for r in results:
+        for step, seconds in r.steps.items():
+            out[step] = out.get(step, 0.0) + seconds
+    if results:
+        out["other"] = max(0.0, sum(r.seconds for r in results) - sum(out.values()))
+    return {k: round(v, 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
+def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts: Counts, start: float,
+            recovered: list[str], workers: dict[str, dict], steps: dict[str, float], mark_version: bool) -> list[str]:
     import duckdb  # the driver loads its engines only now, once the workers are done (docs/performance.md)
 
     committing = time.perf_counter()
@@ -514,7 +532,7 @@ def _commit(lake, run_id: str, opts: Options, results: list[BatchResult], counts
     remove = _stale_partitions(lake, opts, set(staged)) if opts.full_refresh else []
     partitions = [f"{t}/{PARTITION}={d}" for t, d in replace]
     counts.seconds_committing = round(time.perf_counter() - committing, 3)  # the swap itself is milliseconds
-    summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers)
+    summary = Summary(run_id, counts, partitions, time.perf_counter() - start, recovered, workers, steps)
     (tmp / "run.json").write_text(json.dumps(summary.as_dict(), indent=2))
     lake.commit(run_id, replace, remove, reset_state=opts.full_refresh, mark_version=mark_version)
     return partitions
@@ -561,7 +579,7 @@ class RunLog:
                 self.quarantine.write(json.dumps(q, ensure_ascii=False) + "\n")
                 if q["record"] is None and self.first_unread is None:
                     self.first_unread = q
-        return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds)
+        return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds, steps=r.steps)
 
     def close(self) -> None:
         self.state.close()

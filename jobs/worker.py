@@ -12,7 +12,9 @@ import functools
 import os
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -111,7 +113,8 @@ def process_batch(batch_no: int, batch: Batch, opts: Options, staging: str) -> B
     for url, reason in unopened.items():
         state[url]["url"] = _shown(url)
         _quarantine_file(result, state[url], _shown(reason), UNREADABLE)
-    contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
+    with _step(result, "fetch"):
+        contents = fetch_all([f.url for f in batch.files + batch.context], opts.s3)
     sizes = [read.json_size(d) if isinstance(d := contents[f.url], bytes) else 0 for f in batch.files]
     for f, size in zip(batch.files, sizes):
         if f.gzipped and size:  # what the plan estimates from: the run learns it (ingest.Inflation)
@@ -165,6 +168,18 @@ def _process_chunk(part: str, chunk: Batch, contents: dict[str, bytes | Exceptio
                    result: BatchResult, state: dict) -> None:
     """One run of a batch → its part files. A file that cannot be read is quarantined alone; a context file
     only lends its events for dedup."""
+    with _step(result, "split"):
+        by_table, context = _split_chunk(chunk, contents, result, state)
+    for table in list(by_table):
+        names, parts = by_table.pop(table)
+        if set(names) - context:
+            _process_table(part, table, names, parts, context, opts, staging, result, state)
+
+
+def _split_chunk(chunk: Batch, contents: dict[str, bytes | Exception], result: BatchResult,
+                 state: dict) -> tuple[dict[str, tuple[list[str], list[read.Parsed]]], set[str]]:
+    """Each file's records by table, with the context files among them; a file that cannot be read is
+    quarantined here."""
     by_table: dict[str, tuple[list[str], list[read.Parsed]]] = {"events": ([], []), "digests": ([], [])}
     for f in chunk.files:
         data = contents[f.url]
@@ -199,10 +214,7 @@ def _process_chunk(part: str, chunk: Batch, contents: dict[str, bytes | Exceptio
             by_table["events"][0].append(f.url)
             by_table["events"][1].append(parsed)
             context.add(f.url)
-    for table in list(by_table):
-        names, parts = by_table.pop(table)
-        if set(names) - context:
-            _process_table(part, table, names, parts, context, opts, staging, result, state)
+    return by_table, context
 
 
 def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str = "quarantined") -> None:
@@ -213,12 +225,15 @@ def _quarantine_file(result: BatchResult, state: dict, reason: str, status: str 
 
 def _process_table(part: str, table: str, names: list[str], parts: list[read.Parsed], context: set[str],
                    opts: Options, staging: Path, result: BatchResult, state: dict) -> None:
-    records = read.records_table(names, parts)
-    parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
-    frame = _get_extractor().extract(records, table)
+    with _step(result, "records"):
+        records = read.records_table(names, parts)
+        parts.clear()  # the decompressed files are no longer needed: free them before the heavy steps
+    with _step(result, "extract"):
+        frame = _get_extractor().extract(records, table)
     del records
-    frame = frame.with_columns(pl.col(FILE).cast(pl.String).is_in(list(context)).alias("_context"))
-    good, bad = read.validate(frame, table)
+    with _step(result, "validate"):
+        frame = frame.with_columns(pl.col(FILE).cast(pl.String).is_in(list(context)).alias("_context"))
+        good, bad = read.validate(frame, table)
     bad = bad.filter(~pl.col("_context"))  # a context file's own batch reports its bad records
     c = result.counts
     _bump(c, table, "read", frame.height - frame["_context"].sum())
@@ -231,20 +246,47 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     normalized = normalized.with_columns(pl.col("@timestamp").dt.date().alias(PARTITION))
     # Polars' default (streaming) engine sets up ~20 ms of pipeline per query: paid per batch, not worth it
     # for a frame already in memory (docs/performance.md)
-    if opts.scope == Scope():
-        kept = normalized.collect(engine="in-memory")
-    else:
-        # an event without the account or region a scope asks for is outside it (is_in gives null, not false)
-        inside = _scope_filter(table, opts.scope).fill_null(False)
-        judged = normalized.with_columns(inside.alias("_in")).collect(engine="in-memory")
-        _read_in_part(state, good[FILE].filter(~judged["_in"] & ~good["_context"]))
-        kept = judged.filter("_in").drop("_in")
+    with _step(result, "normalize"):
+        if opts.scope == Scope():
+            kept = normalized.collect(engine="in-memory")
+        else:
+            # an event without the account or region a scope asks for is outside it (is_in gives null, not false)
+            inside = _scope_filter(table, opts.scope).fill_null(False)
+            judged = normalized.with_columns(inside.alias("_in")).collect(engine="in-memory")
+            _read_in_part(state, good[FILE].filter(~judged["_in"] & ~good["_context"]))
+            kept = judged.filter("_in").drop("_in")
     _bump(c, table, "filtered", (good.height - good["_context"].sum()) - (kept.height - kept["_context"].sum()))
     del frame, good, bad, normalized  # the raw inputs are no longer needed
     # Re-deliveries mostly sit in neighbouring files of one stream, which a batch keeps together: the first
     # copy (file order, then record order) wins here, and the commit settles duplicates across batches.
     # Dedup and sort are decided on the key columns and applied to the wide frame in one gather.
     # Rows are ordered by day first, so each day's file is a zero-copy slice of one gathered frame.
+    with _step(result, "order"):
+        own, ordered_keys = _dedup_and_sort(kept, table)
+        ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
+    _bump(c, table, "duplicates", own.height - ordered_keys.height)
+    del kept
+    schema, write_options = _write_options(table)
+    with _step(result, "export"):
+        # one export for the batch, sliced per day (a cast has a fixed cost per column, ~1.6 ms a file); the
+        # Polars frame, whose strings the cast has copied, is freed before the writes
+        ordered = _as_arrow(ordered, schema)
+    offset = 0
+    for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
+        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-{part}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
+        with _step(result, "write"):
+            pq.write_table(ordered.slice(offset, rows), partial, **write_options)
+        os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
+        result.staged.setdefault((table, str(day)), []).append((str(out), rows))
+        offset += rows
+
+
+def _dedup_and_sort(kept: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The batch's own rows (not a context file's), and the order its survivors are written in: row numbers
+    (`_i`) by day, then the table's sort keys. Decided on the key columns only, so the wide frame is gathered
+    once, and each day's rows are one slice of it."""
     sort_keys = [pl.col(PARTITION).alias("_day"), *(_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table]))]
     narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "_context",
                          pl.coalesce([_field(k) for k in DEDUP_KEYS[table]]).alias("_key"), *sort_keys)
@@ -252,22 +294,18 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     seen = narrow.filter(pl.col("_context"))["_key"]
     own = narrow.filter(~pl.col("_context"))
     survivors = own.filter(~pl.col("_key").is_in(seen.implode())).unique("_key", keep="first", maintain_order=True)
-    ordered_keys = survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
-    _bump(c, table, "duplicates", own.height - ordered_keys.height)
-    schema, write_options = _write_options(table)
-    # one export for the batch, sliced per day (a cast has a fixed cost per column, ~1.6 ms a file); the Polars
-    # frame, whose strings the cast has copied, is freed before the writes
-    ordered = _as_arrow(kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]], schema)
-    del kept
-    offset = 0
-    for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
-        out = staging / table / f"{PARTITION}={day}" / f"part-{staging.name}-{part}.parquet"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.{socket.gethostname()}-{os.getpid()}")  # a retried batch (another
-        pq.write_table(ordered.slice(offset, rows), partial, **write_options)
-        os.replace(partial, out)  # worker, after a crash) never leaves a half-written file under the final name
-        result.staged.setdefault((table, str(day)), []).append((str(out), rows))
-        offset += rows
+    return own, survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
+
+
+@contextmanager
+def _step(result: BatchResult, name: str) -> Iterator[None]:
+    """Adds the time the block takes to the batch's seconds in that step (`BatchResult.steps`): each run says
+    where its workers' time went, summed over its batches (README, docs/performance.md)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.steps[name] = result.steps.get(name, 0.0) + time.perf_counter() - start
 
 
 @functools.cache

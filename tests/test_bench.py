@@ -35,7 +35,15 @@ def test_bench_smoke(tmp_path, capsys):
     for r in report["results"]:  # each process's own peak, from the same samples as the tree's
         assert 10 < r["driver_peak_mib"] <= r["peak_rss_mib"] and r["child_peak_mib"] <= r["peak_rss_mib"]
         assert (r["children"] > 0) == (r["child_peak_mib"] > 0)
+    # where the ingest's workers spent their time, per event read, step by step (from its run summary)
+    steps = report["ingest_worker_us_per_event"]
+    assert {"extract", "normalize", "write", "split", "other"} <= set(steps) and steps["extract"] > 0
+    assert all(us >= 0 for us in steps.values()) and list(steps.values()) == sorted(steps.values(), reverse=True)
+    busy = sum(steps.values()) * report["events"] / 1e6  # the workers' seconds in all: within the run's wall time
+    assert 0.1 * by["trailhouse ingest"]["seconds"] < busy < report["workers"] * by["trailhouse ingest"]["seconds"]
     printed = capsys.readouterr().out
+    assert f"its workers' time by step (last run): {sum(steps.values()):.1f} µs of a worker per event read = " \
+        f"{next(iter(steps))} " in printed
     assert "duckdb-only load" in printed and "trailhouse ×" in printed
     assert "peak RSS of each process on its own" in printed
     assert "round by round" not in printed  # one round: nothing to pair beyond the table

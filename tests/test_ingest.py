@@ -97,6 +97,30 @@ def test_sample_lands_complete_sorted_and_reconciled(tmp_path):
     assert sql(lake, "SELECT count(*), count(DISTINCT file.path) FROM DIGESTS")[0] == (n_digests, n_digests)
 
 
+STEPS = {"fetch", "split", "records", "extract", "validate", "normalize", "order", "export", "write"}
+
+
+def test_a_run_says_where_its_workers_time_went(tmp_path, capsys):
+    """Each step of the workers' flow timed in every batch and summed over the run (the JSON summary, and a line
+    of the printed one), so an operator sees whether reading, parsing or writing bounds a nightly job."""
+    lake = tmp_path / "lake"
+    assert ingest(SAMPLE, "--lake", lake, "--workers", "2") == 0
+    run = last_run(lake)
+    steps = run["worker_seconds_by_step"]
+    assert set(steps) == STEPS | {"other"}
+    assert all(steps[s] > 0 for s in STEPS) and steps["other"] >= 0
+    assert list(steps.values()) == sorted(steps.values(), reverse=True)  # the largest first
+    busy = sum(w["seconds"] for w in run["workers"].values())  # each batch's own seconds, rounded to 1 ms
+    assert abs(sum(steps.values()) - busy) <= 0.002 * len(steps) + 0.001 * sum(w["batches"] for w in run["workers"].values())
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  worker time "))
+    shown = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(" · "))
+    assert set(shown) <= set(steps) and {"extract", "normalize", "write"} <= set(shown)
+    total = sum(steps.values())
+    assert all(abs(int(v.rstrip("%")) - 100 * steps[k] / total) <= 0.51 for k, v in shown.items())  # each its share
+    assert all(steps[k] < 0.005 * total for k in set(steps) - set(shown))  # only the slivers are left out
+    assert line.startswith(f"  worker time {sum(steps.values()):,.2f} s: ")
+
+
 def test_worker_files_store_unique_columns_delta_encoded(tmp_path, monkeypatch):
     """Random ids, each event's text and the time are delta encoded; repeated values keep their dictionary."""
     monkeypatch.setattr(lake_mod, "SMALL_FILE_ROWS", 0)  # keep the workers' files as written (no fragment merge)
