@@ -184,13 +184,13 @@ def render(report: dict) -> str:
         lines.append("trailhouse × round by round (its run against the row's run of the same round):")
         for r in report["results"][1:]:
             lines.append(f"  {r['name']:26}" + "  ".join(f"{x:.2f}" for x in r["runs_trailhouse_ratio"]))
-    steps = report["ingest_worker_us_per_event"]
-    lines.append(f"trailhouse ingest, its workers' time by step (last run): {sum(steps.values()):.1f} µs of a worker "
-                 "per event read = " + " · ".join(f"{step} {us:.1f}" for step, us in steps.items()))
     lines.append("peak RSS of each process on its own (highest run; the peaks need not coincide):")
     for r in report["results"]:
         line = f"  {r['name']:26}the process started {r['driver_peak_mib']:,.0f}MiB"
         if r["children"]:
             line += f", the largest of its {r['children']} descendants {r['child_peak_mib']:,.0f}MiB"
         lines.append(line)
+    if steps := report.get("ingest_worker_us_per_event"):
+        lines.append(f"trailhouse ingest, its workers' time by step (last run): {sum(steps.values()):.1f} µs of a "
+                     "worker per event read = " + " · ".join(f"{step} {us:.1f}" for step, us in steps.items()))
     return "\n".join(lines)

@@ -316,7 +316,7 @@ def run(opts: Options, progress: ProgressFn | None = None) -> Summary:
                         seconds_reading=round(time.perf_counter() - start, 3))
         for r in results:
             counts.add(r.counts)
-        workers, steps = per_worker(results), per_step(results)
+        workers, steps = per_worker(results), per_step(log.steps, log.busy)
         if opts.full_refresh and counts.files_quarantined:
             raise RunError(_refresh_refused(log.first_unread, counts.files_quarantined))
         partitions: list[str] = []
@@ -484,14 +484,10 @@ def per_worker(results: list[BatchResult]) -> dict[str, dict]:
     return dict(sorted(out.items()))
 
 
-def per_step(results: list[BatchResult]) -> dict[str, float]:
-    """The workers' seconds by step over all batches, the largest first; `other` is what no step timed."""
-    out: dict[str, float] = {}
-    for r in results:
-        for step, seconds in r.steps.items():
-            out[step] = out.get(step, 0.0) + seconds
-    if results:
-        out["other"] = max(0.0, sum(r.seconds for r in results) - sum(out.values()))
+def per_step(steps: dict[str, float], busy: float) -> dict[str, float]:
+    """The workers' seconds by step over all batches, the largest first; `other` is what no step timed of the
+    `busy` seconds in all (none without a batch)."""
+    out = {**steps, "other": max(0.0, busy - sum(steps.values()))} if steps else {}
     return {k: round(v, 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
@@ -567,6 +563,8 @@ class RunLog:
         self.state = open(tmp / "files.jsonl", "w")
         self.quarantine = None
         self.first_unread: dict | None = None  # the first input quarantined whole, to name in a refusal
+        self.steps: dict[str, float] = {}  # the workers' seconds by step, summed as batches finish
+        self.busy = 0.0  # and their seconds in all
 
     def add(self, r: BatchResult) -> BatchResult:
         """Write down a batch's files and quarantine; what the commit still needs is returned."""
@@ -579,7 +577,10 @@ class RunLog:
                 self.quarantine.write(json.dumps(q, ensure_ascii=False) + "\n")
                 if q["record"] is None and self.first_unread is None:
                     self.first_unread = q
-        return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds, steps=r.steps)
+        for step, seconds in r.steps.items():
+            self.steps[step] = self.steps.get(step, 0.0) + seconds
+        self.busy += r.seconds
+        return BatchResult(counts=r.counts, staged=r.staged, worker=r.worker, seconds=r.seconds)
 
     def close(self) -> None:
         self.state.close()

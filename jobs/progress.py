@@ -71,10 +71,9 @@ def print_summary(s: Summary, lake: str) -> None:
                  for name, w in list(s.workers.items())[:8]]
         more = f" · … {len(s.workers) - 8} more" if len(s.workers) > 8 else ""
         lines.append(f"  workers     {len(s.workers)}: " + " · ".join(shown) + more)
-    if s.steps:
-        busy = sum(s.steps.values())
+    if busy := sum(s.steps.values()):
         lines.append(f"  worker time {busy:,.2f} s: " + " · ".join(
-            f"{step} {seconds / busy:.0%}" for step, seconds in s.steps.items() if busy and seconds >= 0.005 * busy))
+            f"{step} {seconds / busy:.0%}" for step, seconds in s.steps.items() if seconds >= 0.005 * busy))
     if s.recovered:
         lines.append(f"  recovered   finished the interrupted commit of run(s) {', '.join(s.recovered)}")
     if s.exit_code == 3:

@@ -12,10 +12,12 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -269,7 +271,8 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     schema, write_options = _write_options(table)
     with _step(result, "export"):
         # one export for the batch, sliced per day (a cast has a fixed cost per column, ~1.6 ms a file); the
-        # Polars frame, whose strings the cast has copied, is freed before the writes
+        # Polars frame, whose strings the cast has copied, is freed before the writes. A batch is one day but
+        # for a few late events of the day before, so the cast holds about what one day's cast held.
         ordered = _as_arrow(ordered, schema)
     offset = 0
     for day, rows in ordered_keys.group_by("_day", maintain_order=True).len().iter_rows():
@@ -309,10 +312,11 @@ def _step(result: BatchResult, name: str) -> Iterator[None]:
 
 
 @functools.cache
-def _write_options(table: str) -> tuple[pa.Schema, dict]:
-    """The table's Arrow schema and part-file options, built once per process (~1.5 ms a batch otherwise)."""
+def _write_options(table: str) -> tuple[pa.Schema, Mapping[str, Any]]:
+    """The table's Arrow schema and part-file options, built once per process (~1.5 ms a batch otherwise);
+    the options read-only, as every batch shares them."""
     schema = arrow_schema(table)
-    return schema, parquet_options(table, schema)
+    return schema, MappingProxyType(parquet_options(table, schema))
 
 
 def _as_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:

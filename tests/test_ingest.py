@@ -108,7 +108,8 @@ def test_a_run_says_where_its_workers_time_went(tmp_path, capsys):
     run = last_run(lake)
     steps = run["worker_seconds_by_step"]
     assert set(steps) == STEPS | {"other"}
-    assert all(steps[s] > 0 for s in STEPS) and steps["other"] >= 0
+    assert all(steps[s] >= 0 for s in STEPS) and steps["other"] >= 0  # seconds to the ms: a fast fetch may be 0
+    assert min(steps["extract"], steps["normalize"], steps["write"]) > 0
     assert list(steps.values()) == sorted(steps.values(), reverse=True)  # the largest first
     busy = sum(w["seconds"] for w in run["workers"].values())  # each batch's own seconds, rounded to 1 ms
     assert abs(sum(steps.values()) - busy) <= 0.002 * len(steps) + 0.001 * sum(w["batches"] for w in run["workers"].values())
