@@ -264,9 +264,9 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
     # Dedup and sort are decided on the key columns and applied to the wide frame in one gather.
     # Rows are ordered by day first, so each day's file is a zero-copy slice of one gathered frame.
     with _step(result, "order"):
-        own, ordered_keys = _dedup_and_sort(kept, table)
+        own_rows, ordered_keys = _dedup_and_sort(kept, table)
         ordered = kept.drop("_ord", "_context", PARTITION)[ordered_keys["_i"]]
-    _bump(c, table, "duplicates", own.height - ordered_keys.height)
+    _bump(c, table, "duplicates", own_rows - ordered_keys.height)
     del kept
     schema, write_options = _write_options(table)
     with _step(result, "export"):
@@ -286,10 +286,10 @@ def _process_table(part: str, table: str, names: list[str], parts: list[read.Par
         offset += rows
 
 
-def _dedup_and_sort(kept: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The batch's own rows (not a context file's), and the order its survivors are written in: row numbers
-    (`_i`) by day, then the table's sort keys. Decided on the key columns only, so the wide frame is gathered
-    once, and each day's rows are one slice of it."""
+def _dedup_and_sort(kept: pl.DataFrame, table: str) -> tuple[int, pl.DataFrame]:
+    """How many rows are the batch's own (not a context file's), and the order its survivors are written in:
+    row numbers (`_i`) by day, then the table's sort keys. Decided on the key columns only, so the wide frame is
+    gathered once, and each day's rows are one slice of it."""
     sort_keys = [pl.col(PARTITION).alias("_day"), *(_field(k).alias(f"_s{n}") for n, k in enumerate(SORT_KEYS[table]))]
     narrow = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "_context",
                          pl.coalesce([_field(k) for k in DEDUP_KEYS[table]]).alias("_key"), *sort_keys)
@@ -297,7 +297,7 @@ def _dedup_and_sort(kept: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.Da
     seen = narrow.filter(pl.col("_context"))["_key"]
     own = narrow.filter(~pl.col("_context"))
     survivors = own.filter(~pl.col("_key").is_in(seen.implode())).unique("_key", keep="first", maintain_order=True)
-    return own, survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
+    return own.height, survivors.sort(["_day", *(f"_s{n}" for n in range(len(sort_keys) - 1))], nulls_last=True)
 
 
 @contextmanager

@@ -112,7 +112,8 @@ def test_a_run_says_where_its_workers_time_went(tmp_path, capsys):
     assert min(steps["extract"], steps["normalize"], steps["write"]) > 0
     assert list(steps.values()) == sorted(steps.values(), reverse=True)  # the largest first
     busy = sum(w["seconds"] for w in run["workers"].values())  # each batch's own seconds, rounded to 1 ms
-    assert abs(sum(steps.values()) - busy) <= 0.002 * len(steps) + 0.001 * sum(w["batches"] for w in run["workers"].values())
+    batches = sum(w["batches"] for w in run["workers"].values())
+    assert abs(sum(steps.values()) - busy) <= 0.002 * len(steps) + 0.001 * batches
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  worker time "))
     shown = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(" · "))
     assert set(shown) <= set(steps) and {"extract", "normalize", "write"} <= set(shown)
